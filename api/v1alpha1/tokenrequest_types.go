@@ -1,0 +1,173 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// TokenRequestSpec is what a user asks for: one token, valid for TTL, written into a Secret.
+// The whole spec is immutable: a different TTL, Secret or template means a new TokenRequest.
+// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable: delete and re-create the TokenRequest (or create another) to change ttl, secretName or secretTemplate"
+type TokenRequestSpec struct {
+	// ttl is how long the token is valid after it is issued, as a Go duration string
+	// ("90s", "15m", "24h"). Defaults to 60m, the original service's default. At least 1s;
+	// at most the operator's --max-ttl (8760h unless the operator is configured otherwise),
+	// which the controller enforces with Ready=False, reason InvalidSpec.
+	// +kubebuilder:default="60m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="ttl must be at least 1s"
+	// +optional
+	TTL *metav1.Duration `json:"ttl,omitempty"`
+
+	// secretName is the name of the Secret, in the TokenRequest's namespace, that receives the
+	// token. Defaults to the TokenRequest's own name. A DNS subdomain of at most 253 characters.
+	// A Secret of that name that this TokenRequest does not own is never touched.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+
+	// secretTemplate holds labels and annotations copied onto the Secret, as cert-manager's
+	// Certificate secretTemplate does. Keys the operator sets itself win on conflict.
+	// +optional
+	SecretTemplate *SecretTemplate `json:"secretTemplate,omitempty"`
+}
+
+// SecretTemplate is the metadata a user adds to the issued Secret.
+type SecretTemplate struct {
+	// labels are added to the Secret. At most 64 entries; the operator's own labels win.
+	// +kubebuilder:validation:MaxProperties=64
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// annotations are added to the Secret. At most 64 entries; the operator's own
+	// annotations win.
+	// +kubebuilder:validation:MaxProperties=64
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Condition types and reasons of a TokenRequest.
+const (
+	// ConditionReady is True while the TokenRequest's Secret holds a token that validates.
+	ConditionReady = "Ready"
+
+	// ReasonIssued means the token is in the Secret and has not expired.
+	ReasonIssued = "Issued"
+	// ReasonExpired means the token reached expiresAt; its Secret is deleted and the
+	// TokenRequest stays, so that GitOps tools do not re-create it.
+	ReasonExpired = "Expired"
+	// ReasonSecretConflict means a Secret of spec.secretName exists that this TokenRequest
+	// does not own; the operator leaves it alone and retries periodically.
+	ReasonSecretConflict = "SecretConflict"
+	// ReasonInvalidSpec means the spec passed the API server's validation but breaks a rule
+	// of the running operator (a ttl above --max-ttl, template keys the API server refuses).
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonPending means the token is being issued.
+	ReasonPending = "Pending"
+)
+
+// TokenRequestStatus is the operator's record of the issued token, and the source of truth
+// that a hand-edited Secret is healed from. It never holds the token's secret part.
+type TokenRequestStatus struct {
+	// observedGeneration is the metadata.generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions describe the TokenRequest's state. Ready is the one to watch: True with
+	// reason Issued, or False with reason Expired, SecretConflict, InvalidSpec or Pending.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// tokenID is the public half of the issued token (the part before the colon). It is safe
+	// to show and to log; the secret half lives only in the Secret.
+	// +optional
+	TokenID string `json:"tokenID,omitempty"`
+
+	// secretName is the name of the Secret that holds the token.
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+
+	// issuedAt is when the current token was written.
+	// +optional
+	IssuedAt *metav1.Time `json:"issuedAt,omitempty"`
+
+	// expiresAt is when the token stops validating and its Secret is deleted. A token
+	// re-issued because its Secret was deleted or edited by hand keeps this time.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=tokreq,categories=tokenops
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.secretName`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// TokenRequest asks the operator for a short-lived random token, written into a Secret that
+// pods can mount. It is not the built-in authentication.k8s.io TokenRequest (a service
+// account token subresource): this one lives in the tokens.tokenops.io group.
+type TokenRequest struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// metadata is standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the requested token. Immutable once created.
+	// +kubebuilder:default={}
+	// +optional
+	Spec TokenRequestSpec `json:"spec,omitempty"`
+
+	// status is the issued token's public record.
+	// +optional
+	Status TokenRequestStatus `json:"status,omitempty"`
+}
+
+// SecretNameOrDefault is the name of the Secret that receives the token.
+func (tr *TokenRequest) SecretNameOrDefault() string {
+	if tr.Spec.SecretName != "" {
+		return tr.Spec.SecretName
+	}
+	return tr.Name
+}
+
+// +kubebuilder:object:root=true
+
+// TokenRequestList contains a list of TokenRequest.
+type TokenRequestList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitzero"`
+	Items           []TokenRequest `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(func(s *runtime.Scheme) error {
+		s.AddKnownTypes(SchemeGroupVersion, &TokenRequest{}, &TokenRequestList{})
+		return nil
+	})
+}

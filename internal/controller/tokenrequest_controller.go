@@ -1,0 +1,185 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/token"
+)
+
+// DefaultMaxTTL is the longest ttl a TokenRequest may ask for unless --max-ttl says otherwise.
+const DefaultMaxTTL = 8760 * time.Hour
+
+// conflictRetry is how often a TokenRequest blocked by a Secret it does not own looks again:
+// such a Secret lies outside the operator's label-filtered cache, so no event announces that
+// it went away.
+const conflictRetry = time.Minute
+
+// Event reasons, on transitions only.
+const (
+	EventTokenIssued    = "TokenIssued"
+	EventTokenReissued  = "TokenReissued"
+	EventTokenExpired   = "TokenExpired"
+	EventSecretConflict = "SecretConflict"
+	EventInvalidSpec    = "InvalidSpec"
+)
+
+// TokenRequestReconciler issues the token of a TokenRequest into its Secret, exactly once,
+// keeps that Secret as the TokenRequest's status records it, and marks the TokenRequest
+// Expired when the token runs out. Deleting expired Secrets is the ExpiryReconciler's job.
+type TokenRequestReconciler struct {
+	client.Client
+	// APIReader reads around the cache before a decision that stale data would make wrong.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	// Clock tells the time; tests move it.
+	Clock clock.PassiveClock
+	// MaxTTL is the longest ttl accepted (DefaultMaxTTL when zero).
+	MaxTTL time.Duration
+	// MaxConcurrentReconciles is how many TokenRequests are reconciled at once (default 1).
+	MaxConcurrentReconciles int
+}
+
+// +kubebuilder:rbac:groups=tokens.tokenops.io,resources=tokenrequests,verbs=get;list;watch
+// +kubebuilder:rbac:groups=tokens.tokenops.io,resources=tokenrequests/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=tokens.tokenops.io,resources=tokenrequests/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one TokenRequest's Secret and status in line; every status change is
+// written once, by the deferred patch.
+func (r *TokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	tr := &tokensv1alpha1.TokenRequest{}
+	if err := r.Get(ctx, req.NamespacedName, tr); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !tr.DeletionTimestamp.IsZero() {
+		// The garbage collector deletes the Secret with its owner.
+		return ctrl.Result{}, nil
+	}
+	before := tr.DeepCopy()
+	defer func() {
+		if err := r.patchStatus(ctx, before, tr); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+	return r.reconcileToken(ctx, tr)
+}
+
+// reconcileToken makes the Secret hold the token the status records, issuing one if there is
+// none yet, and asks to be woken when it expires. An expired TokenRequest is only marked so.
+func (r *TokenRequestReconciler) reconcileToken(ctx context.Context, tr *tokensv1alpha1.TokenRequest) (ctrl.Result, error) {
+	tr.Status.SecretName = tr.SecretNameOrDefault()
+	ttl, err := r.ttl(tr)
+	if err != nil {
+		r.markInvalid(tr, err.Error())
+		return ctrl.Result{}, reconcile.TerminalError(err)
+	}
+	now := r.Clock.Now()
+	if life, ok := recordedLifetime(tr); ok && life.Expired(now) {
+		r.markExpired(tr, life)
+		return ctrl.Result{}, nil
+	}
+
+	secret := &corev1.Secret{}
+	err = r.Get(ctx, client.ObjectKey{Namespace: tr.Namespace, Name: tr.Status.SecretName}, secret)
+	switch {
+	case apierrors.IsNotFound(err):
+		err = r.issue(ctx, tr, ttl)
+	case err != nil:
+		return ctrl.Result{}, err
+	default:
+		err = r.keep(ctx, tr, secret, ttl)
+	}
+	var conflict *secretConflictError
+	if errors.As(err, &conflict) {
+		r.markConflict(tr, conflict.Error())
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+	}
+	var invalid *invalidSpecError
+	if errors.As(err, &invalid) {
+		r.markInvalid(tr, invalid.Error())
+		return ctrl.Result{}, reconcile.TerminalError(err)
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	life, _ := recordedLifetime(tr)
+	r.markIssued(tr, life)
+	// Positive: the lifetime was checked above and has not run out.
+	return ctrl.Result{RequeueAfter: max(life.Remaining(r.Clock.Now()), time.Second)}, nil
+}
+
+// ttl is the TokenRequest's ttl, within the operator's limits.
+func (r *TokenRequestReconciler) ttl(tr *tokensv1alpha1.TokenRequest) (time.Duration, error) {
+	ttl := 60 * time.Minute
+	if tr.Spec.TTL != nil {
+		ttl = tr.Spec.TTL.Duration
+	}
+	maxTTL := r.MaxTTL
+	if maxTTL <= 0 {
+		maxTTL = DefaultMaxTTL
+	}
+	switch {
+	case ttl < time.Second:
+		return 0, fmt.Errorf("spec.ttl %s is below the minimum of 1s", ttl)
+	case ttl > maxTTL:
+		return 0, fmt.Errorf("spec.ttl %s is above the operator's --max-ttl of %s", ttl, maxTTL)
+	}
+	return ttl, nil
+}
+
+// recordedLifetime is the lifetime of the token the status records, if there is one.
+func recordedLifetime(tr *tokensv1alpha1.TokenRequest) (token.Lifetime, bool) {
+	s := tr.Status
+	if s.TokenID == "" || s.IssuedAt == nil || s.ExpiresAt == nil {
+		return token.Lifetime{}, false
+	}
+	return token.Lifetime{IssuedAt: s.IssuedAt.UTC(), ExpiresAt: s.ExpiresAt.UTC()}, true
+}
+
+// SetupWithManager registers the controller: TokenRequests and the Secrets they own.
+func (r *TokenRequestReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&tokensv1alpha1.TokenRequest{}).
+		Owns(&corev1.Secret{}).
+		Named("tokenrequest").
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		Complete(r)
+}

@@ -1,0 +1,89 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+)
+
+// The API server, not the controller, refuses these: a bad object never reaches etcd.
+var _ = Describe("TokenRequest validation", func() {
+	var ns string
+	BeforeEach(func(ctx SpecContext) { ns = newNamespace(ctx) })
+
+	// create sends spec as raw JSON, so that values Go's types could not hold reach the server,
+	// with strict field validation as kubectl apply uses.
+	create := func(ctx SpecContext, spec map[string]any) error {
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": tokensv1alpha1.GroupVersion.String(),
+			"kind":       "TokenRequest",
+			"metadata":   map[string]any{"generateName": "v-", "namespace": ns},
+			"spec":       spec,
+		}}
+		return k8sClient.Create(ctx, u, client.FieldValidation("Strict"))
+	}
+
+	DescribeTable("rejects invalid specs with a readable message",
+		func(ctx SpecContext, spec map[string]any, message string) {
+			err := create(ctx, spec)
+			Expect(err).To(MatchError(ContainSubstring(message)))
+			list := &tokensv1alpha1.TokenRequestList{}
+			Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+			Expect(list.Items).To(BeEmpty())
+		},
+		Entry("ttl 0s", map[string]any{"ttl": "0s"}, "ttl must be at least 1s"),
+		Entry("ttl 500ms", map[string]any{"ttl": "500ms"}, "ttl must be at least 1s"),
+		Entry("ttl -5m", map[string]any{"ttl": "-5m"}, "spec.ttl: Invalid value"),
+		Entry("ttl banana", map[string]any{"ttl": "banana"}, "spec.ttl: Invalid value"),
+		Entry("ttl a number", map[string]any{"ttl": 60}, "spec.ttl: Invalid value"),
+		Entry("secretName too long", map[string]any{"secretName": strings.Repeat("a", 254)}, "spec.secretName: Too long"),
+		Entry("secretName not a DNS name", map[string]any{"secretName": "Not_A_Name"}, "spec.secretName: Invalid value"),
+		Entry("unknown field", map[string]any{"tll": "5m"}, "unknown field \"spec.tll\""),
+	)
+
+	It("accepts the shortest and longest valid forms", func(ctx SpecContext) {
+		Expect(create(ctx, map[string]any{"ttl": "1s"})).To(Succeed())
+		Expect(create(ctx, map[string]any{"ttl": "1h30m", "secretName": strings.Repeat("a", 253)})).To(Succeed())
+	})
+
+	It("rejects any change to the spec", func(ctx SpecContext) {
+		tr := newTokenRequest(ctx, ns, "immutable", "5m")
+		for _, change := range []func(*tokensv1alpha1.TokenRequest){
+			func(tr *tokensv1alpha1.TokenRequest) { tr.Spec.TTL.Duration *= 2 },
+			func(tr *tokensv1alpha1.TokenRequest) { tr.Spec.SecretName = "elsewhere" },
+			func(tr *tokensv1alpha1.TokenRequest) {
+				tr.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: map[string]string{"a": "b"}}
+			},
+		} {
+			// A merge patch carries no resourceVersion: only validation can refuse it.
+			patch := client.MergeFrom(tr.DeepCopy())
+			changed := tr.DeepCopy()
+			change(changed)
+			Expect(k8sClient.Patch(ctx, changed, patch)).To(MatchError(ContainSubstring("spec is immutable")))
+		}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tr), tr)).To(Succeed())
+		Expect(tr.Spec.TTL.Duration).To(Equal(5 * time.Minute))
+	})
+})

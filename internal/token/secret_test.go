@@ -1,0 +1,148 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package token
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+func TestNewLifetime(t *testing.T) {
+	now := time.Date(2026, 11, 29, 10, 0, 0, 900_000_000, time.FixedZone("CET", 3600))
+	tests := []struct {
+		name    string
+		ttl     time.Duration
+		issued  string
+		expires string
+	}{
+		{"default hour", time.Hour, "2026-11-29T09:00:00Z", "2026-11-29T10:00:00Z"},
+		{"one second", time.Second, "2026-11-29T09:00:00Z", "2026-11-29T09:00:01Z"},
+		{"fraction rounds down", 1500 * time.Millisecond, "2026-11-29T09:00:00Z", "2026-11-29T09:00:01Z"},
+		{"year", 8760 * time.Hour, "2026-11-29T09:00:00Z", "2027-11-29T09:00:00Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := NewLifetime(now, tt.ttl)
+			if got := l.IssuedAt.Format(time.RFC3339); got != tt.issued {
+				t.Errorf("IssuedAt = %s, want %s", got, tt.issued)
+			}
+			if got := l.ExpiresAt.Format(time.RFC3339); got != tt.expires {
+				t.Errorf("ExpiresAt = %s, want %s", got, tt.expires)
+			}
+			if l.ExpiresAt.Sub(now) > tt.ttl {
+				t.Errorf("lifetime outlives ttl: %s", l.ExpiresAt.Sub(now))
+			}
+		})
+	}
+}
+
+func TestLifetimeExpired(t *testing.T) {
+	l := Lifetime{ExpiresAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	tests := []struct {
+		name      string
+		now       time.Time
+		expired   bool
+		remaining time.Duration
+	}{
+		{"before", l.ExpiresAt.Add(-time.Second), false, time.Second},
+		{"at", l.ExpiresAt, true, 0},
+		{"after", l.ExpiresAt.Add(time.Nanosecond), true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := l.Expired(tt.now); got != tt.expired {
+				t.Errorf("Expired = %v, want %v", got, tt.expired)
+			}
+			if got := l.Remaining(tt.now); got != tt.remaining {
+				t.Errorf("Remaining = %v, want %v", got, tt.remaining)
+			}
+		})
+	}
+}
+
+func TestApplyToAndFromSecret(t *testing.T) {
+	issued := Issued{
+		Token:    Generate(),
+		Lifetime: NewLifetime(time.Now(), time.Hour),
+		Source:   SourceHTTP,
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
+		Labels:      map[string]string{"team": "a", LabelManagedBy: "someone-else"},
+		Annotations: map[string]string{AnnotationExpiresAt: "never"},
+	}}
+	if !issued.ApplyTo(secret) {
+		t.Fatal("ApplyTo reported no change on a fresh Secret")
+	}
+	if issued.ApplyTo(secret) {
+		t.Error("ApplyTo reported a change the second time")
+	}
+	if secret.Type != SecretType {
+		t.Errorf("Type = %q", secret.Type)
+	}
+	want := map[string]string{"team": "a", LabelManagedBy: ManagedBy, LabelTokenID: issued.ID, LabelSource: "http"}
+	for k, v := range want {
+		if secret.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q", k, secret.Labels[k], v)
+		}
+	}
+	if !Selector().Matches(labels.Set(secret.Labels)) {
+		t.Error("Selector does not match a token Secret")
+	}
+	if got := string(secret.Data[DataTokenID]); got != issued.ID {
+		t.Errorf("data token-id = %q", got)
+	}
+	back, err := FromSecret(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back != issued {
+		t.Errorf("FromSecret = %+v, want %+v", back, issued)
+	}
+}
+
+func TestExpiresAt(t *testing.T) {
+	tests := []struct {
+		name       string
+		annotation *string
+		ok         bool
+	}{
+		{"RFC 3339", new("2026-11-29T10:00:00Z"), true},
+		{"offset", new("2026-11-29T11:00:00+01:00"), true},
+		{"missing", nil, false},
+		{"garbage", new("tomorrow"), false},
+		{"empty", new(""), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &corev1.Secret{}
+			if tt.annotation != nil {
+				s.Annotations = map[string]string{AnnotationExpiresAt: *tt.annotation}
+			}
+			got, err := ExpiresAt(s)
+			if tt.ok != (err == nil) {
+				t.Fatalf("ExpiresAt error = %v, want ok=%v", err, tt.ok)
+			}
+			if tt.ok && !got.Equal(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)) {
+				t.Errorf("ExpiresAt = %v", got)
+			}
+		})
+	}
+}
