@@ -18,9 +18,13 @@ limitations under the License.
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"flag"
 	"os"
+	"strconv"
+	"strings"
+	"time"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
@@ -36,6 +40,7 @@ import (
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/controller"
+	"github.com/tokenops/token-operator/internal/server"
 )
 
 var (
@@ -57,6 +62,7 @@ func main() {
 		kubeAPIBurst                                     int
 		tokenRequest                                     controller.TokenRequestReconciler
 		expiry                                           controller.ExpiryReconciler
+		api                                              server.Server
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
@@ -69,12 +75,19 @@ func main() {
 	flag.StringVar(&metricsCertName, "metrics-cert-name", "tls.crt", "The name of the metrics server certificate file.")
 	flag.StringVar(&metricsCertKey, "metrics-cert-key", "tls.key", "The name of the metrics server key file.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server.")
-	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "Queries per second the client may send to the API server.")
-	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Burst of queries the client may send to the API server.")
+	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 0, "Queries per second the client may send to the API server; "+
+		"0 leaves client-side rate limiting off and the API server's priority and fairness in charge.")
+	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 0, "Burst of queries the client may send, with --kube-api-qps.")
 	flag.DurationVar(&tokenRequest.MaxTTL, "max-ttl", controller.DefaultMaxTTL, "The longest ttl a TokenRequest may ask for.")
 	flag.IntVar(&tokenRequest.MaxConcurrentReconciles, "tokenrequest-workers", 4,
 		"How many TokenRequests are reconciled at once.")
 	flag.IntVar(&expiry.MaxConcurrentReconciles, "expiry-workers", 8, "How many expired token Secrets are deleted at once.")
+	flag.StringVar(&api.Addr, "http-bind-address", ":8000", "The address the /app HTTP API listens on.")
+	flag.StringVar(&api.Namespace, "http-namespace", defaultNamespace(),
+		"The namespace that receives the Secrets of tokens issued over HTTP (default: the operator's own).")
+	flag.DurationVar(&api.DefaultTTL, "default-ttl", defaultTTL(),
+		"The ttl of a token issued over HTTP without one (default: $TOKEN_TTL_MINUTES minutes, else 60m).")
+	flag.BoolVar(&api.AccessLog, "http-access-log", true, "Log one line per HTTP request (never the token).")
 	opts := zap.Options{Development: true}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -101,8 +114,10 @@ func main() {
 	}
 
 	restConfig := ctrl.GetConfigOrDie()
-	restConfig.QPS = float32(kubeAPIQPS)
-	restConfig.Burst = kubeAPIBurst
+	if kubeAPIQPS > 0 {
+		restConfig.QPS = float32(kubeAPIQPS)
+		restConfig.Burst = max(kubeAPIBurst, int(kubeAPIQPS))
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  controller.CacheOptions(),
@@ -132,11 +147,29 @@ func main() {
 		os.Exit(1)
 	}
 
+	if err := server.SetupIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		setupLog.Error(err, "Failed to set up cache indexes")
+		os.Exit(1)
+	}
+	api.MaxTTL = tokenRequest.MaxTTL
+	api.Client = mgr.GetClient()
+	api.Cache = mgr.GetCache()
+	api.Expiry = &expiry
+	api.Log = ctrl.Log.WithName("http")
+	if api.DefaultTTL < time.Second || api.DefaultTTL > api.MaxTTL {
+		setupLog.Error(nil, "--default-ttl must lie between 1s and --max-ttl", "default-ttl", api.DefaultTTL)
+		os.Exit(1)
+	}
+	if err := mgr.Add(&api); err != nil {
+		setupLog.Error(err, "Failed to add the HTTP API")
+		os.Exit(1)
+	}
+
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "Failed to set up health check")
 		os.Exit(1)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("http-api", api.ReadyCheck); err != nil {
 		setupLog.Error(err, "Failed to set up ready check")
 		os.Exit(1)
 	}
@@ -146,4 +179,31 @@ func main() {
 		setupLog.Error(err, "Failed to run manager")
 		os.Exit(1)
 	}
+}
+
+// defaultNamespace is the namespace the operator runs in, or "default" outside a cluster.
+func defaultNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+		if ns := strings.TrimSpace(string(b)); ns != "" {
+			return ns
+		}
+	}
+	return "default"
+}
+
+// defaultTTL honours TOKEN_TTL_MINUTES, the original service's setting.
+func defaultTTL() time.Duration {
+	v := os.Getenv("TOKEN_TTL_MINUTES")
+	if v == "" {
+		return 60 * time.Minute
+	}
+	minutes, err := strconv.Atoi(v)
+	if err != nil || minutes < 1 {
+		setupLog.Error(err, "TOKEN_TTL_MINUTES must be a whole number of minutes, at least 1", "value", v)
+		os.Exit(1)
+	}
+	return time.Duration(minutes) * time.Minute
 }

@@ -36,9 +36,3 @@ func CacheOptions() cache.Options {
 		DefaultTransform: cache.TransformStripManagedFields(),
 	}
 }
-
-// isTokenSecret reports whether obj is a token Secret: our label and our type.
-func isTokenSecret(obj client.Object) bool {
-	s, ok := obj.(*corev1.Secret)
-	return ok && s.Type == token.SecretType && s.Labels[token.LabelManagedBy] == token.ManagedBy
-}

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -96,7 +97,7 @@ func (r *TokenRequestReconciler) issue(ctx context.Context, tr *tokensv1alpha1.T
 		}
 		return err
 	}
-	TokensIssued.WithLabelValues(string(token.SourceTokenRequest)).Inc()
+	metrics.TokensIssued.WithLabelValues(string(token.SourceTokenRequest)).Inc()
 	record(tr, issued)
 	if reissue {
 		r.event(tr, EventTokenReissued, "Reissue", "Secret %s was deleted before expiry; issued token %s", key.Name, issued.ID)
@@ -143,7 +144,7 @@ func (r *TokenRequestReconciler) keep(ctx context.Context, tr *tokensv1alpha1.To
 			return err
 		}
 		if replace {
-			TokensIssued.WithLabelValues(string(token.SourceTokenRequest)).Inc()
+			metrics.TokensIssued.WithLabelValues(string(token.SourceTokenRequest)).Inc()
 			r.event(tr, EventTokenReissued, "Reissue", "Secret %s held an edited token; issued token %s", secret.Name, desired.ID)
 		} else {
 			ctrl.LoggerFrom(ctx).Info("Healed edited Secret from status", "secret", secret.Name, "tokenID", desired.ID)

@@ -63,6 +63,11 @@ func Selector() labels.Selector {
 	return labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy})
 }
 
+// IsTokenSecret reports whether a Secret is a token Secret: our label and our type.
+func IsTokenSecret(s *corev1.Secret) bool {
+	return s.Type == SecretType && s.Labels[LabelManagedBy] == ManagedBy
+}
+
 // HTTPSecretName is the name of the Secret of a token issued over HTTP.
 func HTTPSecretName(id string) string {
 	return "token-" + id

@@ -14,7 +14,9 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package controller
+// Package metrics holds the operator's Prometheus collectors, registered on
+// controller-runtime's registry and served on its metrics endpoint.
+package metrics
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,13 +30,26 @@ var (
 		Help: "Tokens written into Secrets, by source (tokenrequest, http).",
 	}, []string{"source"})
 
-	// ExpiredDeleted counts token Secrets the expiry controller deleted.
+	// ExpiredDeleted counts token Secrets deleted because their token expired.
 	ExpiredDeleted = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "tokenoperator_expired_deleted_total",
 		Help: "Token Secrets deleted because their token expired.",
 	})
+
+	// Validations counts GET /app/valid answers by result: valid, unknown, expired, malformed.
+	Validations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tokenoperator_validations_total",
+		Help: "Token validations over HTTP, by result (valid, unknown, expired, malformed).",
+	}, []string{"result"})
+
+	// RequestDuration observes HTTP API requests by route template and status code.
+	RequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tokenoperator_http_request_duration_seconds",
+		Help:    "Duration of HTTP API requests, by route template and status code.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"route", "code"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(TokensIssued, ExpiredDeleted)
+	metrics.Registry.MustRegister(TokensIssued, ExpiredDeleted, Validations, RequestDuration)
 }

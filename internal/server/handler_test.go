@@ -1,0 +1,157 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/tokenops/token-operator/internal/token"
+)
+
+type recorder struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func newRecorder() *recorder                    { return &recorder{header: http.Header{}, code: http.StatusOK} }
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) WriteHeader(code int)        { r.code = code }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+
+func mustRequest(method, target, body string) *http.Request {
+	return httptest.NewRequest(method, target, strings.NewReader(body))
+}
+
+func TestParseIssueRequest(t *testing.T) {
+	const def, maxTTL = time.Hour, 24 * time.Hour
+	tests := []struct {
+		name string
+		body string
+		want time.Duration
+		code int
+	}{
+		{"empty", "", def, 0},
+		{"whitespace", " \n\t", def, 0},
+		{"empty object", "{}", def, 0},
+		{"null ttl", `{"ttl":null}`, def, 0},
+		{"15m", `{"ttl":"15m"}`, 15 * time.Minute, 0},
+		{"1s", `{"ttl":"1s"}`, time.Second, 0},
+		{"max", `{"ttl":"24h"}`, maxTTL, 0},
+		{"below 1s", `{"ttl":"999ms"}`, 0, 400},
+		{"negative", `{"ttl":"-1s"}`, 0, 400},
+		{"above max", `{"ttl":"24h1s"}`, 0, 400},
+		{"beyond int64", `{"ttl":"9999999h"}`, 0, 400},
+		{"negative beyond int64", `{"ttl":"-9999999h"}`, 0, 400},
+		{"not a duration", `{"ttl":"soon"}`, 0, 400},
+		{"number", `{"ttl":60}`, 0, 400},
+		{"unknown field", `{"ttl":"1m","x":1}`, 0, 400},
+		{"not JSON", "ttl=1m", 0, 400},
+		{"array", "[]", 0, 400},
+		{"string", `"1m"`, 0, 400},
+		{"trailing object", `{}{}`, 0, 400},
+		{"trailing garbage", `{} x`, 0, 400},
+		{"too large", strings.Repeat(" ", MaxBodyBytes+1), 0, 413},
+		{"just fits", `{"ttl":"1m"}` + strings.Repeat(" ", MaxBodyBytes-12), time.Minute, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseIssueRequest(strings.NewReader(tt.body), def, maxTTL)
+			if tt.code == 0 {
+				if err != nil || got != tt.want {
+					t.Fatalf("got %v, %v; want %v", got, err, tt.want)
+				}
+				return
+			}
+			var re *requestError
+			if !errors.As(err, &re) || re.code != tt.code {
+				t.Fatalf("got %v, %v; want status %d", got, err, tt.code)
+			}
+		})
+	}
+}
+
+func FuzzParseIssueRequest(f *testing.F) {
+	for _, s := range []string{"", "{}", `{"ttl":"15m"}`, `{"ttl":"-1s"}`, "[", `{"ttl":"1e9h"}`, "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		ttl, err := ParseIssueRequest(strings.NewReader(body), time.Hour, 24*time.Hour)
+		if err != nil {
+			var re *requestError
+			if !errors.As(err, &re) || (re.code != 400 && re.code != 413) {
+				t.Fatalf("error %v is not a client error", err)
+			}
+			return
+		}
+		if ttl < time.Second || ttl > 24*time.Hour {
+			t.Fatalf("accepted ttl %v out of bounds", ttl)
+		}
+	})
+}
+
+// FuzzValidate drives the validate path through the whole handler: whatever the path, the
+// answer is JSON with its own status code, never a 5xx, and a stored token's secret never
+// shows up in it.
+func FuzzValidate(f *testing.F) {
+	stored := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour), Source: token.SourceHTTP}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: token.HTTPSecretName(stored.ID)}}
+	stored.ApplyTo(secret)
+	c := fake.NewClientBuilder().WithObjects(secret).WithIndex(&corev1.Secret{}, IndexTokenID, indexTokenID).Build()
+	srv := &Server{Client: c, Clock: clocktesting.NewFakeClock(time.Now()), Expiry: &recordingExpirer{}, Log: logr.Discard()}
+	h := srv.Handler()
+	for _, s := range []string{stored.String(), "", ":", "%00", "%ff%fe", "..%2F..%2Fetc%2Fpasswd", strings.Repeat("a", 10000),
+		stored.ID + ":" + strings.Repeat("A", 26), "a/b", "%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tok string) {
+		req, err := http.NewRequest(http.MethodGet, "http://x/app/valid/"+tok, nil)
+		if err != nil {
+			return // not a URL any client could send
+		}
+		rec := newRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.code >= 500 {
+			t.Fatalf("status %d for %q", rec.code, tok)
+		}
+		var answer struct {
+			StatusCode int `json:"status_code"`
+		}
+		if err := json.Unmarshal(rec.body.Bytes(), &answer); err != nil || answer.StatusCode != rec.code {
+			t.Fatalf("answer %q for status %d: %v", rec.body.String(), rec.code, err)
+		}
+		if rec.code == 200 && rec.body.String() == string(answerValid) && req.URL.Path != "/app/valid/"+stored.String() {
+			t.Fatalf("validated %q", tok)
+		}
+		if strings.Contains(rec.body.String(), stored.Secret) {
+			t.Fatalf("answer leaks the secret")
+		}
+	})
+}

@@ -1,0 +1,155 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tokenops/token-operator/internal/metrics"
+	"github.com/tokenops/token-operator/internal/token"
+)
+
+// MaxBodyBytes is the largest request body accepted.
+const MaxBodyBytes = 4 << 10
+
+// durationSyntax matches what time.ParseDuration reads, whatever the size.
+var durationSyntax = regexp.MustCompile(`^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))*$`)
+
+// issueRequest is the optional body of POST /app/token.
+type issueRequest struct {
+	// TTL is a Go duration string, such as "15m".
+	TTL *string `json:"ttl"`
+}
+
+// requestError is a client mistake, answered with its status code and detail.
+type requestError struct {
+	code   int
+	detail string
+}
+
+func (e *requestError) Error() string { return e.detail }
+
+func badRequest(format string, args ...any) *requestError {
+	return &requestError{code: http.StatusBadRequest, detail: fmt.Sprintf(format, args...)}
+}
+
+// ParseIssueRequest reads the body of POST /app/token and returns the ttl to issue with: the
+// default for an empty body or a missing or null ttl, and an error with a client status code
+// (400 or 413) for anything else that is not {"ttl":"<duration within bounds>"}.
+func ParseIssueRequest(body io.Reader, defaultTTL, maxTTL time.Duration) (time.Duration, error) {
+	raw, err := io.ReadAll(io.LimitReader(body, MaxBodyBytes+1))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return 0, &requestError{code: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("body: larger than %d bytes", MaxBodyBytes)}
+		}
+		return 0, badRequest("body: %v", err)
+	}
+	if len(raw) > MaxBodyBytes {
+		return 0, &requestError{code: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("body: larger than %d bytes", MaxBodyBytes)}
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return defaultTTL, nil
+	}
+	var req issueRequest
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return 0, badRequest("body: want a JSON object such as {\"ttl\":\"15m\"}: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return 0, badRequest("body: want a single JSON object")
+	}
+	if req.TTL == nil {
+		return defaultTTL, nil
+	}
+	ttl, err := time.ParseDuration(*req.TTL)
+	switch {
+	case err != nil && durationSyntax.MatchString(*req.TTL):
+		// Well-formed but beyond what a time.Duration holds (about 292 years).
+		return 0, badRequest("ttl: must be at most %s", maxTTL)
+	case err != nil:
+		return 0, badRequest("ttl: want a duration such as \"90s\", \"15m\" or \"24h\"")
+	case ttl < time.Second:
+		return 0, badRequest("ttl: must be at least 1s")
+	case ttl > maxTTL:
+		return 0, badRequest("ttl: must be at most %s", maxTTL)
+	}
+	return ttl, nil
+}
+
+// issue answers POST /app/token: it writes a new token Secret in one API write and answers
+// once the API server has stored it and this replica's cache holds it, so that the token
+// validates here as soon as the client has it.
+func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
+	ttl, err := ParseIssueRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes), s.DefaultTTL, s.MaxTTL)
+	if err != nil {
+		var re *requestError
+		if errors.As(err, &re) {
+			writeError(w, re.code, re.detail)
+			return
+		}
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.WriteTimeout)
+	defer cancel()
+
+	issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(s.Clock.Now(), ttl), Source: token.SourceHTTP}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: token.HTTPSecretName(issued.ID)}}
+	issued.ApplyTo(secret)
+	if err := s.Client.Create(ctx, secret); err != nil {
+		s.Log.Error(err, "Failed to store an issued token", "tokenID", issued.ID)
+		writeError(w, http.StatusServiceUnavailable, "the token could not be stored: "+storeFailure(err))
+		return
+	}
+	metrics.TokensIssued.WithLabelValues(string(token.SourceHTTP)).Inc()
+
+	key := client.ObjectKeyFromObject(secret)
+	if !s.waiter.wait(ctx, key, func() bool { return s.Client.Get(ctx, key, &corev1.Secret{}) == nil }) {
+		s.Log.Info("Issued token not yet in this replica's cache; answering anyway", "tokenID", issued.ID)
+	}
+	writeBody(w, http.StatusOK, fmt.Appendf(nil, `{"status_code":200,"token":%s}`, quote(issued.String())))
+}
+
+// storeFailure says why the API server did not store a Secret, in words safe for a client.
+func storeFailure(err error) string {
+	switch {
+	case apierrors.IsForbidden(err):
+		return "the operator may not create Secrets in its namespace"
+	case apierrors.IsNotFound(err):
+		return "the namespace does not exist"
+	case errors.Is(err, context.DeadlineExceeded), apierrors.IsTimeout(err), apierrors.IsServerTimeout(err):
+		return "the Kubernetes API server did not answer in time"
+	case apierrors.IsTooManyRequests(err):
+		return "the Kubernetes API server is overloaded"
+	}
+	return "the Kubernetes API server is unavailable"
+}

@@ -1,0 +1,231 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package server is the /app HTTP API: the original Token Management Service's three
+// endpoints, answered from the manager's cache and written through the API server. It runs
+// on every replica.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tokenops/token-operator/internal/metrics"
+)
+
+// Expirer removes expired token Secrets; the expiry controller is one.
+type Expirer interface {
+	// DeleteExpired deletes the Secret if its token has expired, and reports whether it did.
+	DeleteExpired(ctx context.Context, secret *corev1.Secret) (bool, error)
+	// Enqueue hands a Secret found expired to the expiry controller without blocking.
+	Enqueue(secret *corev1.Secret)
+}
+
+// Server serves the /app API. It implements manager.Runnable and runs on every replica.
+type Server struct {
+	// Addr is the address to listen on, such as ":8000"; ignored when Listener is set.
+	Addr string
+	// Listener, when set, is used instead of listening on Addr.
+	Listener net.Listener
+	// Namespace receives the Secrets of tokens issued over HTTP.
+	Namespace string
+	// DefaultTTL applies to a POST /app/token without a ttl; MaxTTL bounds the ttl asked for.
+	DefaultTTL, MaxTTL time.Duration
+	// Client is the manager's client: reads from the cache, writes to the API server.
+	Client client.Client
+	// Cache is the manager's cache; the server waits for it to sync and for its own writes.
+	Cache cache.Cache
+	// Expiry removes expired token Secrets.
+	Expiry Expirer
+	// Clock tells the time; tests move it.
+	Clock clock.PassiveClock
+	// Log receives one line per request, and never a token's secret.
+	Log logr.Logger
+	// AccessLog turns the per-request log line on.
+	AccessLog bool
+	// WriteTimeout bounds an issue: the API write plus the wait for the cache to see it.
+	WriteTimeout time.Duration
+
+	serving atomic.Bool
+	waiter  writeWaiter
+}
+
+// NeedLeaderElection is false: every replica serves the API.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// ReadyCheck is a healthz.Checker: ready once the cache has synced and the API listens.
+func (s *Server) ReadyCheck(*http.Request) error {
+	if !s.serving.Load() {
+		return errors.New("the HTTP API is not serving yet")
+	}
+	return nil
+}
+
+// Start serves the API until ctx ends, then drains in-flight requests.
+func (s *Server) Start(ctx context.Context) error {
+	if s.Clock == nil {
+		s.Clock = clock.RealClock{}
+	}
+	if s.WriteTimeout <= 0 {
+		s.WriteTimeout = 5 * time.Second
+	}
+	if !s.Cache.WaitForCacheSync(ctx) {
+		return errors.New("the cache did not sync")
+	}
+	informer, err := s.Cache.GetInformer(ctx, &corev1.Secret{})
+	if err != nil {
+		return err
+	}
+	if _, err := informer.AddEventHandler(&s.waiter); err != nil {
+		return err
+	}
+	ln := s.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", s.Addr); err != nil {
+			return err
+		}
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      s.WriteTimeout + 10*time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+	errCh := make(chan error, 1)
+	go func() { errCh <- srv.Serve(ln) }()
+	s.serving.Store(true)
+	s.Log.Info("Serving the HTTP API", "address", ln.Addr().String(), "namespace", s.Namespace)
+
+	select {
+	case err := <-errCh:
+		s.serving.Store(false)
+		return err
+	case <-ctx.Done():
+	}
+	s.serving.Store(false)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.Log.Info("Shutting down the HTTP API")
+	return srv.Shutdown(shutdownCtx)
+}
+
+// Route templates: what logs and metrics name a request by, never its path.
+const (
+	routeIssue    = "/app/token"
+	routeValidate = "/app/valid/{token}"
+	routeClear    = "/app/clear/all/tokens"
+	routeOpenAPI  = "/openapi.json"
+	routeUnknown  = "unmatched"
+	validPrefix   = "/app/valid/"
+)
+
+// Handler routes the API. It matches on the decoded path as the original service did: a
+// token segment that holds a slash (even %2F) is no token and answers 404.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.Path
+		switch {
+		case path == routeIssue:
+			s.serve(w, r, routeIssue, s.issue, http.MethodPost)
+		case path == routeClear:
+			s.serve(w, r, routeClear, s.clear, http.MethodDelete)
+		case strings.HasPrefix(path, validPrefix) && len(path) > len(validPrefix) &&
+			!strings.Contains(path[len(validPrefix):], "/"):
+			s.serve(w, r, routeValidate, s.validate, http.MethodGet, http.MethodHead)
+		case path == routeOpenAPI:
+			s.serve(w, r, routeOpenAPI, serveOpenAPI, http.MethodGet, http.MethodHead)
+		default:
+			s.serve(w, r, routeUnknown, notFound)
+		}
+	})
+}
+
+// serve runs h if the method is allowed, and logs and measures the request by its route.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, h http.HandlerFunc, methods ...string) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+	allowed := len(methods) == 0
+	for _, m := range methods {
+		allowed = allowed || r.Method == m
+	}
+	if allowed {
+		h(rec, r)
+	} else {
+		rec.Header().Set("Allow", strings.Join(methods, ", "))
+		writeError(rec, http.StatusMethodNotAllowed, "Method Not Allowed")
+	}
+	elapsed := time.Since(start)
+	metrics.RequestDuration.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(elapsed.Seconds())
+	if s.AccessLog {
+		s.Log.Info("Handled request", "method", r.Method, "route", route, "status", rec.code, "duration", elapsed)
+	}
+}
+
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	writeError(w, http.StatusNotFound, "Not Found")
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Answers are written as the original service wrote them: compact JSON, no trailing newline.
+var (
+	answerValid   = []byte(`{"status_code":200,"status":true}`)
+	answerInvalid = []byte(`{"status_code":200,"status":false}`)
+)
+
+func writeBody(w http.ResponseWriter, code int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+}
+
+// writeError answers {"status_code":N,"detail":"..."}.
+func writeError(w http.ResponseWriter, code int, detail string) {
+	writeBody(w, code, fmt.Appendf(nil, `{"status_code":%d,"detail":%s}`, code, quote(detail)))
+}
+
+// quote encodes s as a JSON string.
+func quote(s string) []byte {
+	b, _ := json.Marshal(s) // a string always marshals
+	return b
+}

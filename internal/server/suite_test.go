@@ -1,0 +1,192 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package server
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/funcr"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/controller"
+)
+
+var (
+	testEnv   *envtest.Environment
+	cfg       *rest.Config
+	scheme    = runtime.NewScheme()
+	k8sClient client.Client
+	// apiURL is the HTTP API of the manager that runs the controllers too.
+	apiURL string
+	// httpNamespace receives the tokens issued over HTTP.
+	httpNamespace string
+	// serverLog captures every line the HTTP servers log, to search it for secrets.
+	serverLog  = &lockedBuffer{}
+	stopSuite  func()
+	httpClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+)
+
+func TestServer(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "HTTP API Suite")
+}
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	Expect(tokensv1alpha1.AddToScheme(scheme)).To(Succeed())
+
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	var err error
+	cfg, err = testEnv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "http-"}}
+	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	httpNamespace = ns.Name
+
+	var srv *Server
+	stopSuite, srv = startOperator(true, nil)
+	apiURL = "http://" + srv.Listener.Addr().String()
+	Eventually(srv.ReadyCheck).WithArguments((*http.Request)(nil)).Should(Succeed())
+}, NodeTimeout(2*time.Minute))
+
+var _ = AfterSuite(func() {
+	if stopSuite != nil {
+		stopSuite()
+	}
+	Expect(testEnv.Stop()).To(Succeed())
+})
+
+// startOperator runs a manager with the HTTP API on a free loopback port, and with the
+// controllers when withControllers is set. configure may adjust the server before it starts.
+func startOperator(withControllers bool, configure func(*Server)) (func(), *Server) {
+	GinkgoHelper()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Cache:                  controller.CacheOptions(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(SetupIndexes(context.Background(), mgr.GetFieldIndexer())).To(Succeed())
+	expiry := &controller.ExpiryReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}, MaxConcurrentReconciles: 4}
+	if withControllers {
+		Expect((&controller.TokenRequestReconciler{
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+			Recorder: mgr.GetEventRecorder("token-operator"), MaxConcurrentReconciles: 4,
+		}).SetupWithManager(mgr)).To(Succeed())
+		Expect(expiry.SetupWithManager(mgr)).To(Succeed())
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	srv := &Server{
+		Listener:   ln,
+		Namespace:  httpNamespace,
+		DefaultTTL: time.Hour,
+		MaxTTL:     controller.DefaultMaxTTL,
+		Client:     mgr.GetClient(),
+		Cache:      mgr.GetCache(),
+		Expiry:     expiry,
+		AccessLog:  true,
+		Log: funcr.New(func(prefix, args string) {
+			serverLog.WriteString(prefix + " " + args + "\n")
+		}, funcr.Options{Verbosity: 10}),
+	}
+	if configure != nil {
+		configure(srv)
+	}
+	Expect(mgr.Add(srv)).To(Succeed())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+	Eventually(srv.ReadyCheck).WithArguments((*http.Request)(nil)).Should(Succeed())
+	return func() {
+		cancel()
+		Eventually(done).WithTimeout(30 * time.Second).Should(BeClosed())
+	}, srv
+}
+
+// call sends one request and returns the status code, the body and the Content-Type.
+func call(base, method, path, body string) (int, string, string) {
+	GinkgoHelper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	Expect(err).NotTo(HaveOccurred())
+	resp, err := httpClient.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	Expect(err).NotTo(HaveOccurred())
+	return resp.StatusCode, string(b), resp.Header.Get("Content-Type")
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) WriteString(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.WriteString(s)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

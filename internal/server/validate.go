@@ -1,0 +1,108 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tokenops/token-operator/internal/metrics"
+	"github.com/tokenops/token-operator/internal/token"
+)
+
+// IndexTokenID is the cache index of token Secrets by the public id of the token they hold.
+const IndexTokenID = "tokens.tokenops.io/token-id"
+
+// SetupIndexes registers the cache index the validator looks tokens up by. Call it before
+// the manager starts.
+func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
+	return indexer.IndexField(ctx, &corev1.Secret{}, IndexTokenID, indexTokenID)
+}
+
+// indexTokenID indexes a Secret by the id part of its token data, the value validation
+// compares, so that an edited label cannot hide or misfile a token.
+func indexTokenID(obj client.Object) []string {
+	s, ok := obj.(*corev1.Secret)
+	if !ok {
+		return nil
+	}
+	id, _, found := strings.Cut(string(s.Data[token.DataToken]), ":")
+	if !found || !token.ValidID(id) {
+		return nil
+	}
+	return []string{id}
+}
+
+// Validation results, the values of the validations metric.
+const (
+	resultValid     = "valid"
+	resultUnknown   = "unknown"
+	resultExpired   = "expired"
+	resultMalformed = "malformed"
+)
+
+// validate answers GET /app/valid/{token} from the cache: true only for a well-formed token
+// whose Secret exists, is not being deleted, holds exactly this token (constant-time) and
+// has not expired by the clock. A token found expired is handed to the expiry controller.
+func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
+	result, err := s.check(r.Context(), r.URL.Path[len(validPrefix):])
+	if err != nil {
+		s.Log.Error(err, "Failed to read the token cache")
+		writeError(w, http.StatusServiceUnavailable, "the token cache is unavailable")
+		return
+	}
+	metrics.Validations.WithLabelValues(result).Inc()
+	if result == resultValid {
+		writeBody(w, http.StatusOK, answerValid)
+		return
+	}
+	writeBody(w, http.StatusOK, answerInvalid)
+}
+
+// check looks presented up and says which result it gets.
+func (s *Server) check(ctx context.Context, presented string) (string, error) {
+	tok, err := token.Parse(presented)
+	if err != nil {
+		return resultMalformed, nil
+	}
+	list := &corev1.SecretList{}
+	// The cache's own objects, read only: no copy on the hot path.
+	if err := s.Client.List(ctx, list, client.MatchingFields{IndexTokenID: tok.ID}, client.UnsafeDisableDeepCopy); err != nil {
+		return "", err
+	}
+	for i := range list.Items {
+		secret := &list.Items[i]
+		if !token.IsTokenSecret(secret) || !secret.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if subtle.ConstantTimeCompare(secret.Data[token.DataToken], []byte(presented)) != 1 {
+			continue
+		}
+		expiresAt, err := token.ExpiresAt(secret)
+		if err != nil || !s.Clock.Now().Before(expiresAt) {
+			s.Expiry.Enqueue(secret)
+			return resultExpired, nil
+		}
+		return resultValid, nil
+	}
+	return resultUnknown, nil
+}
