@@ -55,6 +55,8 @@ test: manifests generate fmt vet k8s-bin-dir ## Run unit and envtest suites (bui
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
 	go test ./internal/token -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	go test ./internal/server -run '^$$' -fuzz '^FuzzParseIssueRequest$$' -fuzztime $(FUZZTIME)
+	go test ./internal/server -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME)
 
 FUZZTIME ?= 30s
 
@@ -72,9 +74,18 @@ lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
 build: manifests generate fmt vet ## Build manager binary.
 	CGO_ENABLED=0 go build -trimpath -o bin/manager ./cmd
 
+# Flags of the operator for `make run` and `make run-cluster`.
+RUN_ARGS ?= --http-bind-address=127.0.0.1:8000 --health-probe-bind-address=127.0.0.1:8081 \
+	--metrics-bind-address=127.0.0.1:8080 --metrics-secure=false
+
 .PHONY: run
-run: manifests generate fmt vet ## Run the operator against the current kubeconfig's cluster.
-	go run ./cmd
+run: build k8s-bin-dir ## Start a local control plane and run the operator on it (API on 127.0.0.1:8000); Ctrl-C stops all.
+	go build -o bin/localcluster ./hack/localcluster
+	bin/localcluster --bin-dir "$$("$(K8S_BINARIES)")" --dir bin/local -- bin/manager $(RUN_ARGS)
+
+.PHONY: run-cluster
+run-cluster: manifests generate fmt vet ## Run the operator against the current kubeconfig's cluster (after make install).
+	go run ./cmd $(RUN_ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build docker image with the manager (needs a container engine).

@@ -1,0 +1,125 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package localcluster runs a throwaway Kubernetes control plane on this machine: etcd and
+// kube-apiserver through envtest, plus kube-controller-manager with the garbage collector and
+// namespace controllers, so that ownerReferences cascade and namespaces really go away. It
+// serves `make run`, the end-to-end suite and the benchmarks.
+package localcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Options configure a Cluster.
+type Options struct {
+	// BinDir holds etcd, kube-apiserver, kube-controller-manager and kubectl
+	// (`make k8s-bin-dir` prints it).
+	BinDir string
+	// CRDDir holds the CRDs to install.
+	CRDDir string
+	// KubeconfigPath is where the admin kubeconfig is written.
+	KubeconfigPath string
+	// Output receives kube-controller-manager's logs (discarded when nil).
+	Output *os.File
+}
+
+// Cluster is a running control plane.
+type Cluster struct {
+	// Config is an admin connection to the API server.
+	Config *rest.Config
+	// KubeconfigPath is the admin kubeconfig file.
+	KubeconfigPath string
+
+	env *envtest.Environment
+	kcm *exec.Cmd
+}
+
+// Start starts etcd, kube-apiserver (data in a temporary folder) and kube-controller-manager,
+// installs the CRDs and writes an admin kubeconfig.
+func Start(ctx context.Context, o Options) (*Cluster, error) {
+	c := &Cluster{KubeconfigPath: o.KubeconfigPath, env: &envtest.Environment{
+		BinaryAssetsDirectory: o.BinDir,
+		CRDDirectoryPaths:     []string{o.CRDDir},
+		ErrorIfCRDPathMissing: true,
+	}}
+	var err error
+	if c.Config, err = c.env.Start(); err != nil {
+		return nil, fmt.Errorf("starting etcd and kube-apiserver: %w", err)
+	}
+	if err := c.writeKubeconfig(); err != nil {
+		return nil, errors.Join(err, c.Stop())
+	}
+	c.kcm = exec.CommandContext(ctx, filepath.Join(o.BinDir, "kube-controller-manager"),
+		"--kubeconfig="+c.KubeconfigPath,
+		"--controllers=garbagecollector,namespace",
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--concurrent-gc-syncs=5",
+	)
+	c.kcm.Stdout, c.kcm.Stderr = o.Output, o.Output
+	// kube-controller-manager dies with the process that started it, however that one ends.
+	c.kcm.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := c.kcm.Start(); err != nil {
+		return nil, errors.Join(fmt.Errorf("starting kube-controller-manager: %w", err), c.Stop())
+	}
+	return c, nil
+}
+
+func (c *Cluster) writeKubeconfig() error {
+	user, err := c.env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("adding the admin user: %w", err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(c.KubeconfigPath), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(c.KubeconfigPath, kubeconfig, 0o600)
+}
+
+// Stop stops kube-controller-manager, kube-apiserver and etcd, and removes etcd's data.
+func (c *Cluster) Stop() error {
+	var errs []error
+	if c.kcm != nil && c.kcm.Process != nil {
+		_ = c.kcm.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- c.kcm.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = c.kcm.Process.Kill()
+			<-done
+		}
+	}
+	if err := c.env.Stop(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
