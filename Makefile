@@ -33,8 +33,9 @@ fmt: ## Run go fmt against code.
 	go fmt ./...
 
 .PHONY: vet
-vet: ## Run go vet against code.
+vet: ## Run go vet against code (the e2e suite too).
 	go vet ./...
+	go vet -tags e2e ./test/e2e/
 
 .PHONY: tidy
 tidy: ## Run go mod tidy.
@@ -51,6 +52,10 @@ verify: manifests generate fmt tidy ## Regenerate everything and fail if that ch
 .PHONY: test
 test: manifests generate fmt vet k8s-bin-dir ## Run unit and envtest suites (builds the control-plane binaries on first use).
 	KUBEBUILDER_ASSETS="$$("$(K8S_BINARIES)")" go test $$(go list ./... | grep -v /test/e2e) -coverprofile cover.out
+
+.PHONY: test-e2e
+test-e2e: manifests generate fmt vet k8s-bin-dir ## Run the end-to-end suite: local control plane, two operator processes, kubectl and HTTP.
+	K8S_BIN_DIR="$$("$(K8S_BINARIES)")" go test -tags e2e ./test/e2e/ -timeout 30m -v -ginkgo.v
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
