@@ -57,6 +57,11 @@ test: manifests generate fmt vet k8s-bin-dir ## Run unit and envtest suites (bui
 test-e2e: manifests generate fmt vet k8s-bin-dir ## Run the end-to-end suite: local control plane, two operator processes, kubectl and HTTP.
 	K8S_BIN_DIR="$$("$(K8S_BINARIES)")" go test -tags e2e ./test/e2e/ -timeout 30m -v -ginkgo.v
 
+.PHONY: bench
+bench: build k8s-bin-dir ## Benchmarks: hot functions (go test -bench), then every scenario beside its ceiling; BENCH_QUICK=1 runs briefly.
+	go test -run '^$$' -bench . -benchmem $(if $(BENCH_QUICK),-benchtime 100x,) ./internal/token ./internal/server
+	go run ./test/bench $(if $(BENCH_QUICK),-quick,) -bin-dir "$$("$(K8S_BINARIES)")" -manager bin/manager -out bin/bench/results.json
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
 	go test ./internal/token -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)

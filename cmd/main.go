@@ -55,7 +55,7 @@ func init() {
 
 func main() {
 	var (
-		metricsAddr, probeAddr                           string
+		metricsAddr, probeAddr, pprofAddr                string
 		metricsCertPath, metricsCertName, metricsCertKey string
 		enableLeaderElection, secureMetrics, enableHTTP2 bool
 		leaderElectionNamespace                          string
@@ -65,10 +65,12 @@ func main() {
 		tokenRequest                                     controller.TokenRequestReconciler
 		expiry                                           controller.ExpiryReconciler
 		api                                              server.Server
+		baseline                                         server.Baseline
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "The address net/http/pprof listens on (off when empty).")
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election, so that one replica at a time runs the controllers.")
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
@@ -89,15 +91,17 @@ func main() {
 		"0 leaves client-side rate limiting off and the API server's priority and fairness in charge.")
 	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 0, "Burst of queries the client may send, with --kube-api-qps.")
 	flag.DurationVar(&tokenRequest.MaxTTL, "max-ttl", controller.DefaultMaxTTL, "The longest ttl a TokenRequest may ask for.")
-	flag.IntVar(&tokenRequest.MaxConcurrentReconciles, "tokenrequest-workers", 4,
+	flag.IntVar(&tokenRequest.MaxConcurrentReconciles, "tokenrequest-workers", 16,
 		"How many TokenRequests are reconciled at once.")
-	flag.IntVar(&expiry.MaxConcurrentReconciles, "expiry-workers", 8, "How many expired token Secrets are deleted at once.")
+	flag.IntVar(&expiry.MaxConcurrentReconciles, "expiry-workers", 32, "How many expired token Secrets are deleted at once.")
 	flag.StringVar(&api.Addr, "http-bind-address", ":8000", "The address the /app HTTP API listens on.")
 	flag.StringVar(&api.Namespace, "http-namespace", defaultNamespace(),
 		"The namespace that receives the Secrets of tokens issued over HTTP (default: the operator's own).")
 	flag.DurationVar(&api.DefaultTTL, "default-ttl", defaultTTL(),
 		"The ttl of a token issued over HTTP without one (default: $TOKEN_TTL_MINUTES minutes, else 60m).")
 	flag.BoolVar(&api.AccessLog, "http-access-log", true, "Log one line per HTTP request (never the token).")
+	flag.StringVar(&baseline.Addr, "http-baseline-bind-address", "",
+		"Benchmarks only: serve a bare handler writing a valid answer here, the ceiling of the validate path.")
 	opts := zap.Options{Development: true}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -177,6 +181,13 @@ func main() {
 	if err := mgr.Add(&api); err != nil {
 		setupLog.Error(err, "Failed to add the HTTP API")
 		os.Exit(1)
+	}
+
+	if baseline.Addr != "" {
+		if err := mgr.Add(&baseline); err != nil {
+			setupLog.Error(err, "Failed to add the baseline server")
+			os.Exit(1)
+		}
 	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

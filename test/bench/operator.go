@@ -1,0 +1,167 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// operator is the operator binary running as a process, as in a cluster.
+type operator struct {
+	httpURL, probeURL, metricsURL, baselineURL, pprofURL string
+	cmd                                                  *exec.Cmd
+	exited                                               chan struct{}
+	// ready is how long the process took from start to a 200 on /readyz.
+	ready time.Duration
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String(), nil
+}
+
+// startOperator starts the operator and waits until it is ready.
+func (b *bench) startOperator(extra ...string) (*operator, error) {
+	addrs := make([]string, 5)
+	for i := range addrs {
+		var err error
+		if addrs[i], err = freeAddr(); err != nil {
+			return nil, err
+		}
+	}
+	o := &operator{httpURL: "http://" + addrs[0], probeURL: "http://" + addrs[1], metricsURL: "http://" + addrs[2],
+		baselineURL: "http://" + addrs[3], pprofURL: "http://" + addrs[4], exited: make(chan struct{})}
+	logFile, err := os.OpenFile(filepath.Join(b.workDir, "operator.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{
+		"--kubeconfig=" + b.cluster.KubeconfigPath,
+		"--http-bind-address=" + addrs[0],
+		"--health-probe-bind-address=" + addrs[1],
+		"--metrics-bind-address=" + addrs[2],
+		"--metrics-secure=false",
+		"--http-baseline-bind-address=" + addrs[3],
+		"--pprof-bind-address=" + addrs[4],
+		"--http-namespace=" + nsHTTP,
+		"--http-access-log=false",
+		"--zap-log-level=info",
+	}, extra...)
+	o.cmd = exec.Command(b.manager, args...)
+	o.cmd.Stdout, o.cmd.Stderr = logFile, logFile
+	o.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	start := time.Now()
+	if err := o.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { _ = o.cmd.Wait(); _ = logFile.Close(); close(o.exited) }()
+	c := &http.Client{Timeout: time.Second}
+	for {
+		select {
+		case <-o.exited:
+			return nil, fmt.Errorf("the operator exited; see %s", logFile.Name())
+		case <-time.After(5 * time.Millisecond):
+		}
+		if resp, err := c.Get(o.probeURL + "/readyz"); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				o.ready = time.Since(start)
+				return o, nil
+			}
+		}
+		if time.Since(start) > 2*time.Minute {
+			o.stop()
+			return nil, fmt.Errorf("the operator was not ready within 2 minutes")
+		}
+	}
+}
+
+func (o *operator) stop() {
+	_ = o.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-o.exited:
+	case <-time.After(30 * time.Second):
+		_ = o.cmd.Process.Kill()
+		<-o.exited
+	}
+}
+
+// rssMiB is the process's resident set size.
+func (o *operator) rssMiB() (float64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", o.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = f.Close() }()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", o.cmd.Process.Pid)
+}
+
+// heapMiB is the Go heap in use, from the operator's own metrics.
+func (o *operator) heapMiB() (float64, error) {
+	resp, err := http.Get(o.metricsURL + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	s := bufio.NewScanner(resp.Body)
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "go_memstats_heap_inuse_bytes "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v / (1 << 20), err
+		}
+	}
+	return 0, fmt.Errorf("no go_memstats_heap_inuse_bytes in the operator's metrics")
+}
+
+// heapProfile forces a garbage collection in the operator and saves its heap profile.
+func (o *operator) heapProfile(path string) error {
+	resp, err := http.Get(o.pprofURL + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	_, err = io.Copy(f, resp.Body)
+	return err
+}

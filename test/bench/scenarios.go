@@ -1,0 +1,353 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/token"
+)
+
+// Namespaces of the scenarios.
+const (
+	nsHTTP        = "bench-http"
+	nsCeiling     = "bench-ceiling"
+	nsTRs         = "bench-trs"
+	nsExpiring    = "bench-expiring"
+	nsLive        = "bench-live"
+	nsForeign     = "bench-foreign"
+	answerValid   = `{"status_code":200,"status":true}`
+	answerInvalid = `{"status_code":200,"status":false}`
+	unknownToken  = "0123456789abcdef:ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+func (b *bench) namespaces(ctx context.Context) error {
+	for _, ns := range []string{nsHTTP, nsCeiling, nsTRs, nsExpiring, nsLive, nsForeign} {
+		if err := b.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tokenSecret is a Secret as the HTTP API writes it.
+func tokenSecret(ns string, ttl time.Duration) *corev1.Secret {
+	issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), ttl), Source: token.SourceHTTP}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: token.HTTPSecretName(issued.ID)}}
+	issued.ApplyTo(s)
+	return s
+}
+
+// scenarioCeilings measures an empty start, then the ceilings that need the operator off:
+// client-go writing what the operator writes.
+func (b *bench) scenarioCeilings(ctx context.Context) error {
+	logf("empty start")
+	op, err := b.startOperator()
+	if err != nil {
+		return err
+	}
+	b.emptyReady = op.ready
+	b.emptyRSS, _ = op.rssMiB()
+	b.emptyHeap, _ = op.heapMiB()
+	op.stop()
+	if err := b.namespaces(ctx); err != nil {
+		return err
+	}
+
+	logf("ceiling: client-go creates %d token Secrets at concurrency 16", b.issue)
+	b.secretCeiling, err = fixedWork(b.issue, 16, func(int) error {
+		return b.c.Create(ctx, tokenSecret(nsCeiling, time.Hour))
+	})
+	if err != nil {
+		return err
+	}
+
+	logf("ceiling: client-go writes %d TokenRequests, their Secrets and statuses at concurrency 16", b.trs)
+	start := time.Now()
+	_, err = fixedWork(b.trs, 16, func(i int) error {
+		tr := &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: nsCeiling, Name: fmt.Sprintf("tr-%05d", i)}}
+		if err := b.c.Create(ctx, tr); err != nil {
+			return err
+		}
+		issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour), Source: token.SourceTokenRequest}
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: nsCeiling, Name: tr.Name}}
+		issued.ApplyTo(s)
+		if err := controllerutil.SetControllerReference(tr, s, b.c.Scheme()); err != nil {
+			return err
+		}
+		if err := b.c.Create(ctx, s); err != nil {
+			return err
+		}
+		before := tr.DeepCopy()
+		tr.Status.TokenID, tr.Status.SecretName = issued.ID, s.Name
+		tr.Status.IssuedAt, tr.Status.ExpiresAt = &metav1.Time{Time: issued.IssuedAt}, &metav1.Time{Time: issued.ExpiresAt}
+		meta.SetStatusCondition(&tr.Status.Conditions, metav1.Condition{Type: tokensv1alpha1.ConditionReady,
+			Status: metav1.ConditionTrue, Reason: tokensv1alpha1.ReasonIssued, Message: "ceiling"})
+		return b.c.Status().Patch(ctx, tr, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	})
+	b.trCeiling = time.Since(start)
+	return err
+}
+
+// scenarioWithOperator runs every scenario that needs the operator.
+func (b *bench) scenarioWithOperator(ctx context.Context) error {
+	op, err := b.startOperator()
+	if err != nil {
+		return err
+	}
+	defer func() { op.stop() }()
+	for _, s := range []func(context.Context, *operator) error{b.validate, b.issueHTTP, b.tokenRequests, b.expiry, b.foreign} {
+		if err := s(ctx, op); err != nil {
+			return err
+		}
+	}
+	op.stop()
+	return b.scenarioLiveTokens(ctx)
+}
+
+func (b *bench) validate(ctx context.Context, op *operator) error {
+	tok, err := postToken(op.httpURL)
+	if err != nil {
+		return err
+	}
+	logf("validate: 64 connections, %s each against the operator and the bare handler", b.loadFor)
+	// Warm both servers up (connections, CPU frequency, GC pacing) before measuring either.
+	closedLoop(op.baselineURL+"/", []byte(answerValid), 64, b.loadFor/4)
+	closedLoop(op.httpURL+"/app/valid/"+tok, []byte(answerValid), 64, b.loadFor/4)
+	ceiling := closedLoop(op.baselineURL+"/", []byte(answerValid), 64, b.loadFor)
+	valid := closedLoop(op.httpURL+"/app/valid/"+tok, []byte(answerValid), 64, b.loadFor)
+	unknown := closedLoop(op.httpURL+"/app/valid/"+unknownToken, []byte(answerInvalid), 64, b.loadFor)
+	if valid.errors+unknown.errors+ceiling.errors > 0 {
+		return fmt.Errorf("validate: %d, %d and %d bad answers", valid.errors, unknown.errors, ceiling.errors)
+	}
+	const s1, s2 = "validate valid token, 64 conns", "validate unknown token, 64 conns"
+	b.add(result{Scenario: s1, Figure: "throughput", Value: valid.perSecond, Unit: "req/s", Ceiling: ptr(ceiling.perSecond), Aim: "ratio >= 0.7"})
+	b.add(result{Scenario: s1, Figure: "p50", Value: ms(valid.lat.percentile(50)), Unit: "ms", Ceiling: ptr(ms(ceiling.lat.percentile(50)))})
+	b.add(result{Scenario: s1, Figure: "p99", Value: ms(valid.lat.percentile(99)), Unit: "ms", Ceiling: ptr(ms(ceiling.lat.percentile(99))), Aim: "< 5 ms"})
+	b.add(result{Scenario: s2, Figure: "throughput", Value: unknown.perSecond, Unit: "req/s", Ceiling: ptr(ceiling.perSecond), Aim: "ratio >= 0.7"})
+	return nil
+}
+
+func postToken(base string) (string, error) {
+	resp, err := http.Post(base+"/app/token", "application/json", nil)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("POST /app/token: %d %s %v", resp.StatusCode, body, err)
+	}
+	const prefix = `{"status_code":200,"token":"`
+	return strings.TrimSuffix(strings.TrimPrefix(string(body), prefix), `"}`), nil
+}
+
+func (b *bench) issueHTTP(_ context.Context, op *operator) error {
+	logf("issue: %d tokens over HTTP at concurrency 16", b.issue)
+	tr := &http.Transport{MaxIdleConnsPerHost: 16}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	res, err := fixedWork(b.issue, 16, func(int) error {
+		resp, err := c.Post(op.httpURL+"/app/token", "application/json", nil)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	const s = "issue over HTTP, 16 conns"
+	b.add(result{Scenario: s, Figure: "throughput", Value: res.perSecond, Unit: "tokens/s", Ceiling: ptr(b.secretCeiling.perSecond), Aim: "ratio >= 0.8"})
+	b.add(result{Scenario: s, Figure: "p50", Value: ms(res.lat.percentile(50)), Unit: "ms", Ceiling: ptr(ms(b.secretCeiling.lat.percentile(50)))})
+	b.add(result{Scenario: s, Figure: "p99", Value: ms(res.lat.percentile(99)), Unit: "ms", Ceiling: ptr(ms(b.secretCeiling.lat.percentile(99))), Aim: "< 100 ms"})
+	return nil
+}
+
+func (b *bench) tokenRequests(ctx context.Context, _ *operator) error {
+	logf("TokenRequests: %d applied by 16 workers, until all Ready", b.trs)
+	w, err := b.watchTokenRequests(ctx)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if _, err := fixedWork(b.trs, 16, func(i int) error {
+		return b.c.Create(ctx, &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: nsTRs, Name: fmt.Sprintf("tr-%05d", i)}})
+	}); err != nil {
+		return err
+	}
+	if err := w.waitReady(b.trs, 5*time.Minute); err != nil {
+		return err
+	}
+	b.add(result{Scenario: fmt.Sprintf("%d TokenRequests until all Ready", b.trs), Figure: "time", Value: time.Since(start).Seconds(),
+		Unit: "s", Ceiling: ptr(b.trCeiling.Seconds()), Aim: "ratio <= 1.25"})
+	return nil
+}
+
+// readyWatch counts TokenRequests that became Ready, from a watch.
+type readyWatch struct {
+	mu    sync.Mutex
+	ready map[string]bool
+	w     watch.Interface
+}
+
+func (b *bench) watchTokenRequests(ctx context.Context) (*readyWatch, error) {
+	w, err := b.c.Watch(ctx, &tokensv1alpha1.TokenRequestList{}, client.InNamespace(nsTRs))
+	if err != nil {
+		return nil, err
+	}
+	rw := &readyWatch{ready: map[string]bool{}, w: w}
+	go func() {
+		for ev := range w.ResultChan() {
+			if tr, ok := ev.Object.(*tokensv1alpha1.TokenRequest); ok && meta.IsStatusConditionTrue(tr.Status.Conditions, tokensv1alpha1.ConditionReady) {
+				rw.mu.Lock()
+				rw.ready[tr.Name] = true
+				rw.mu.Unlock()
+			}
+		}
+	}()
+	return rw, nil
+}
+
+func (rw *readyWatch) waitReady(n int, timeout time.Duration) error {
+	defer rw.w.Stop()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		rw.mu.Lock()
+		got := len(rw.ready)
+		rw.mu.Unlock()
+		if got >= n {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("only some TokenRequests became Ready within %s", timeout)
+}
+
+func (b *bench) expiry(ctx context.Context, _ *operator) error {
+	logf("expiry: %d tokens expiring in the same second", b.expiring)
+	w, err := b.c.Watch(ctx, &corev1.SecretList{}, client.InNamespace(nsExpiring))
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	expiresAt := time.Now().Add(20 * time.Second).Truncate(time.Second)
+	if _, err := fixedWork(b.expiring, 32, func(int) error {
+		s := tokenSecret(nsExpiring, time.Hour)
+		s.Annotations[token.AnnotationExpiresAt] = expiresAt.UTC().Format(time.RFC3339)
+		return b.c.Create(ctx, s)
+	}); err != nil {
+		return err
+	}
+	if time.Now().After(expiresAt) {
+		return fmt.Errorf("creating the expiring tokens took longer than 20s")
+	}
+	var lags latencies
+	timeout := time.After(time.Until(expiresAt) + 2*time.Minute)
+	for len(lags) < b.expiring {
+		select {
+		case ev := <-w.ResultChan():
+			if ev.Type == watch.Deleted {
+				lags = append(lags, time.Since(expiresAt))
+			}
+		case <-timeout:
+			return fmt.Errorf("only %d of %d expired Secrets were deleted", len(lags), b.expiring)
+		}
+	}
+	s := fmt.Sprintf("%d tokens expiring in one second", b.expiring)
+	b.add(result{Scenario: s, Figure: "lag p50", Value: ms(lags.percentile(50)), Unit: "ms"})
+	b.add(result{Scenario: s, Figure: "lag p99", Value: ms(lags.percentile(99)), Unit: "ms", Aim: "< 1000 ms"})
+	b.add(result{Scenario: s, Figure: "lag max", Value: ms(lags.percentile(100)), Unit: "ms"})
+	return nil
+}
+
+func (b *bench) foreign(ctx context.Context, op *operator) error {
+	logf("foreign Secrets: %d Secrets that are not ours", b.foreignSecrets)
+	before, err := op.rssMiB()
+	if err != nil {
+		return err
+	}
+	if _, err := fixedWork(b.foreignSecrets, 32, func(i int) error {
+		return b.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: nsForeign, Name: fmt.Sprintf("app-%05d", i)},
+			StringData: map[string]string{"password": strings.Repeat("x", 64)}})
+	}); err != nil {
+		return err
+	}
+	time.Sleep(5 * time.Second) // let any watch that would hold them catch up
+	after, err := op.rssMiB()
+	if err != nil {
+		return err
+	}
+	b.add(result{Scenario: fmt.Sprintf("%d foreign Secrets added", b.foreignSecrets), Figure: "RSS growth", Value: after - before,
+		Unit: "MiB", Aim: "< 5 MiB"})
+	return nil
+}
+
+func (b *bench) scenarioLiveTokens(ctx context.Context) error {
+	list := &corev1.SecretList{}
+	if err := b.c.List(ctx, list, client.MatchingLabels{token.LabelManagedBy: token.ManagedBy}); err != nil {
+		return err
+	}
+	missing := max(b.liveTokens-len(list.Items), 0)
+	logf("live tokens: adding %d token Secrets to the %d present, then restarting the operator", missing, len(list.Items))
+	if _, err := fixedWork(missing, 32, func(int) error { return b.c.Create(ctx, tokenSecret(nsLive, time.Hour)) }); err != nil {
+		return err
+	}
+	op, err := b.startOperator()
+	if err != nil {
+		return err
+	}
+	defer op.stop()
+	time.Sleep(2 * time.Second) // the controllers' first pass over every Secret
+	// The heap after a collection: what the cache holds, not the start-up list's garbage.
+	if err := op.heapProfile(filepath.Join(filepath.Dir(b.out), "heap.pprof")); err != nil {
+		return err
+	}
+	rss, err := op.rssMiB()
+	if err != nil {
+		return err
+	}
+	heap, err := op.heapMiB()
+	if err != nil {
+		return err
+	}
+	s := fmt.Sprintf("%d live tokens", b.liveTokens)
+	b.add(result{Scenario: s, Figure: "RSS", Value: rss, Unit: "MiB", Ceiling: ptr(b.emptyRSS), Aim: "< 100 MiB"})
+	b.add(result{Scenario: s, Figure: "Go heap in use", Value: heap, Unit: "MiB", Ceiling: ptr(b.emptyHeap)})
+	b.add(result{Scenario: s, Figure: "start to ready", Value: op.ready.Seconds(), Unit: "s", Ceiling: ptr(b.emptyReady.Seconds()), Aim: "< 3 s"})
+	return nil
+}
