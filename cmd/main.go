@@ -137,6 +137,7 @@ func main() {
 		Cache:                   controller.CacheOptions(),
 		Metrics:                 metricsServerOptions,
 		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
 		LeaderElection:          enableLeaderElection,
 		LeaderElectionID:        "token-operator.tokenops.io",
 		LeaderElectionNamespace: leaderElectionNamespace,

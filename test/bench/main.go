@@ -95,12 +95,17 @@ func main() {
 	}
 }
 
-func (b *bench) run(binDir, out string) error {
-	var err error
+func (b *bench) run(binDir, out string) (err error) {
 	if b.workDir, err = os.MkdirTemp("", "token-operator-bench-"); err != nil {
 		return err
 	}
-	defer func() { _ = os.RemoveAll(b.workDir) }()
+	defer func() {
+		if err == nil {
+			_ = os.RemoveAll(b.workDir)
+		} else {
+			logf("kept the logs in %s", b.workDir)
+		}
+	}()
 	kcmLog, err := os.Create(filepath.Join(b.workDir, "kube-controller-manager.log"))
 	if err != nil {
 		return err
