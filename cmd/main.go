@@ -60,6 +60,7 @@ func main() {
 		enableLeaderElection, secureMetrics, enableHTTP2 bool
 		leaderElectionNamespace                          string
 		leaseDuration, renewDeadline, retryPeriod        time.Duration
+		httpAuth                                         string
 		kubeAPIQPS                                       float64
 		kubeAPIBurst                                     int
 		tokenRequest                                     controller.TokenRequestReconciler
@@ -100,6 +101,9 @@ func main() {
 	flag.DurationVar(&api.DefaultTTL, "default-ttl", defaultTTL(),
 		"The ttl of a token issued over HTTP without one (default: $TOKEN_TTL_MINUTES minutes, else 60m).")
 	flag.BoolVar(&api.AccessLog, "http-access-log", true, "Log one line per HTTP request (never the token).")
+	flag.StringVar(&httpAuth, "http-auth", "none", "Who may issue and clear tokens over HTTP: none (anyone) or kubernetes "+
+		"(a bearer token that a TokenReview accepts and a SubjectAccessReview allows).")
+	flag.BoolVar(&api.AuthValidate, "http-auth-validate", false, "With --http-auth=kubernetes, guard GET /app/valid too.")
 	flag.StringVar(&baseline.Addr, "http-baseline-bind-address", "",
 		"Benchmarks only: serve a bare handler writing a valid answer here, the ceiling of the validate path.")
 	opts := zap.Options{Development: true}
@@ -175,6 +179,17 @@ func main() {
 	api.Cache = mgr.GetCache()
 	api.Expiry = &expiry
 	api.Log = ctrl.Log.WithName("http")
+	switch httpAuth {
+	case "none":
+	case "kubernetes":
+		if api.Auth, err = server.NewKubernetesAuth(mgr.GetConfig(), mgr.GetHTTPClient()); err != nil {
+			setupLog.Error(err, "Failed to set up HTTP authentication")
+			os.Exit(1)
+		}
+	default:
+		setupLog.Error(nil, "--http-auth must be none or kubernetes", "http-auth", httpAuth)
+		os.Exit(1)
+	}
 	if api.DefaultTTL < time.Second || api.DefaultTTL > api.MaxTTL {
 		setupLog.Error(nil, "--default-ttl must lie between 1s and --max-ttl", "default-ttl", api.DefaultTTL)
 		os.Exit(1)

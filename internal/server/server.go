@@ -72,6 +72,11 @@ type Server struct {
 	AccessLog bool
 	// WriteTimeout bounds an issue: the API write plus the wait for the cache to see it.
 	WriteTimeout time.Duration
+	// Auth, when set, guards issuing and clearing (and validating, with AuthValidate) with
+	// TokenReview and SubjectAccessReview.
+	Auth *KubernetesAuth
+	// AuthValidate puts GET /app/valid behind Auth too.
+	AuthValidate bool
 
 	serving atomic.Bool
 	waiter  writeWaiter
@@ -156,12 +161,12 @@ func (s *Server) Handler() http.Handler {
 		path := r.URL.Path
 		switch {
 		case path == routeIssue:
-			s.serve(w, r, routeIssue, s.issue, http.MethodPost)
+			s.serve(w, r, routeIssue, s.guard(routeIssue, s.issue, true), http.MethodPost)
 		case path == routeClear:
-			s.serve(w, r, routeClear, s.clear, http.MethodDelete)
+			s.serve(w, r, routeClear, s.guard(routeClear, s.clear, true), http.MethodDelete)
 		case strings.HasPrefix(path, validPrefix) && len(path) > len(validPrefix) &&
 			!strings.Contains(path[len(validPrefix):], "/"):
-			s.serve(w, r, routeValidate, s.validate, http.MethodGet, http.MethodHead)
+			s.serve(w, r, routeValidate, s.guard(authValidatePath, s.validate, s.AuthValidate), http.MethodGet, http.MethodHead)
 		case path == routeOpenAPI:
 			s.serve(w, r, routeOpenAPI, serveOpenAPI, http.MethodGet, http.MethodHead)
 		default:
@@ -188,6 +193,32 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, h h
 	metrics.RequestDuration.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(elapsed.Seconds())
 	if s.AccessLog {
 		s.Log.Info("Handled request", "method", r.Method, "route", route, "status", rec.code, "duration", elapsed)
+	}
+}
+
+// authValidatePath is the non-resource URL a validation is authorized on: RBAC's
+// "/app/valid/*" matches it, and no token travels in it.
+const authValidatePath = "/app/valid/*"
+
+// guard puts h behind Auth when protected and Auth is set; the verb is the method's, in
+// lower case, as for any non-resource URL (HEAD counts as get).
+func (s *Server) guard(authPath string, h http.HandlerFunc, protected bool) http.HandlerFunc {
+	if !protected || s.Auth == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		verb := strings.ToLower(r.Method)
+		if r.Method == http.MethodHead {
+			verb = "get"
+		}
+		if code, detail := s.Auth.admit(r.Context(), r, authPath, verb); code != 0 {
+			if code == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="token-operator"`)
+			}
+			writeError(w, code, detail)
+			return
+		}
+		h(w, r)
 	}
 }
 

@@ -1,0 +1,106 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apiserver/pkg/apis/apiserver"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
+	authenticationv1 "k8s.io/client-go/kubernetes/typed/authentication/v1"
+	authorizationv1 "k8s.io/client-go/kubernetes/typed/authorization/v1"
+	"k8s.io/client-go/rest"
+)
+
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// KubernetesAuth admits a request whose bearer token a TokenReview accepts and whose user a
+// SubjectAccessReview allows on the route's non-resource URL. It reuses k8s.io/apiserver's
+// delegating authenticator and authorizer, as controller-runtime's metrics filter does, with
+// their caches: a TokenReview answer is kept for a minute, an allow for five and a deny for
+// thirty seconds.
+type KubernetesAuth struct {
+	authn authenticator.Request
+	authz authorizer.Authorizer
+}
+
+// NewKubernetesAuth builds the delegating authenticator and authorizer on cfg (and
+// httpClient, when given, such as the manager's).
+func NewKubernetesAuth(cfg *rest.Config, httpClient *http.Client) (*KubernetesAuth, error) {
+	if httpClient == nil {
+		var err error
+		if httpClient, err = rest.HTTPClientFor(cfg); err != nil {
+			return nil, err
+		}
+	}
+	authnClient, err := authenticationv1.NewForConfigAndClient(cfg, httpClient)
+	if err != nil {
+		return nil, err
+	}
+	authzClient, err := authorizationv1.NewForConfigAndClient(cfg, httpClient)
+	if err != nil {
+		return nil, err
+	}
+	backoff := &wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 3}
+	authn, _, err := authenticatorfactory.DelegatingAuthenticatorConfig{
+		Anonymous:                &apiserver.AnonymousAuthConfig{Enabled: false},
+		CacheTTL:                 time.Minute,
+		TokenAccessReviewClient:  authnClient,
+		TokenAccessReviewTimeout: 5 * time.Second,
+		WebhookRetryBackoff:      backoff,
+	}.New()
+	if err != nil {
+		return nil, fmt.Errorf("creating the authenticator: %w", err)
+	}
+	authz, err := authorizerfactory.DelegatingAuthorizerConfig{
+		SubjectAccessReviewClient: authzClient,
+		AllowCacheTTL:             5 * time.Minute,
+		DenyCacheTTL:              30 * time.Second,
+		WebhookRetryBackoff:       backoff,
+	}.New()
+	if err != nil {
+		return nil, fmt.Errorf("creating the authorizer: %w", err)
+	}
+	return &KubernetesAuth{authn: authn, authz: authz}, nil
+}
+
+// admit decides on a request to the non-resource URL path with verb. It answers 0 to let the
+// request through, else the status code and detail to refuse it with. path is the route,
+// never the request's own path: a token in a URL must not travel to the API server's audit
+// log, and the cache is per path.
+func (a *KubernetesAuth) admit(ctx context.Context, r *http.Request, path, verb string) (int, string) {
+	res, ok, err := a.authn.AuthenticateRequest(r)
+	if err != nil || !ok {
+		return http.StatusUnauthorized, "a bearer token that the Kubernetes API server accepts is required"
+	}
+	decision, _, err := a.authz.Authorize(ctx, authorizer.AttributesRecord{User: res.User, Verb: verb, Path: path})
+	if err != nil {
+		return http.StatusServiceUnavailable, "the Kubernetes API server could not authorize the request"
+	}
+	if decision != authorizer.DecisionAllow {
+		return http.StatusForbidden, fmt.Sprintf("%s may not %s %s", res.User.GetName(), verb, path)
+	}
+	return 0, ""
+}
