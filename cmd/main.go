@@ -104,6 +104,21 @@ func main() {
 	flag.StringVar(&httpAuth, "http-auth", "none", "Who may issue and clear tokens over HTTP: none (anyone) or kubernetes "+
 		"(a bearer token that a TokenReview accepts and a SubjectAccessReview allows).")
 	flag.BoolVar(&api.AuthValidate, "http-auth-validate", false, "With --http-auth=kubernetes, guard GET /app/valid too.")
+	flag.Float64Var(&api.FailedValidationsPerSecond, "http-failed-validation-rate", 10,
+		"Failed validations a client address may make per second before 429 (0: no limit).")
+	flag.IntVar(&api.FailedValidationsBurst, "http-failed-validation-burst", 100,
+		"Failed validations a client address may make at once.")
+	flag.Func("http-cors-allowed-origins", "Comma-separated browser origins allowed to call the API (none by default).",
+		func(v string) error {
+			for o := range strings.SplitSeq(v, ",") {
+				if o = strings.TrimSpace(o); o != "" {
+					api.CORSAllowedOrigins = append(api.CORSAllowedOrigins, o)
+				}
+			}
+			return nil
+		})
+	flag.StringVar(&api.TLSCertFile, "http-tls-cert-file", "", "Serve the API over HTTPS with this certificate (reloaded on change).")
+	flag.StringVar(&api.TLSKeyFile, "http-tls-key-file", "", "The private key of --http-tls-cert-file.")
 	flag.StringVar(&baseline.Addr, "http-baseline-bind-address", "",
 		"Benchmarks only: serve a bare handler writing a valid answer here, the ceiling of the validate path.")
 	opts := zap.Options{Development: true}

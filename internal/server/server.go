@@ -21,6 +21,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,9 +33,11 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/rs/cors"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenops/token-operator/internal/metrics"
@@ -77,6 +80,17 @@ type Server struct {
 	Auth *KubernetesAuth
 	// AuthValidate puts GET /app/valid behind Auth too.
 	AuthValidate bool
+	// FailedValidationsPerSecond and FailedValidationsBurst limit failed validations per
+	// client address (429 beyond); zero turns the guard off.
+	FailedValidationsPerSecond float64
+	FailedValidationsBurst     int
+	// CORSAllowedOrigins are the browser origins allowed to call the API; none by default.
+	CORSAllowedOrigins []string
+	// TLSCertFile and TLSKeyFile, when set, serve HTTPS, reloading the pair when the files
+	// change (a cert-manager Secret mounted into the pod).
+	TLSCertFile, TLSKeyFile string
+
+	failures *failureLimiter
 
 	serving atomic.Bool
 	waiter  writeWaiter
@@ -101,6 +115,19 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.WriteTimeout <= 0 {
 		s.WriteTimeout = 5 * time.Second
 	}
+	s.failures = newFailureLimiter(s.FailedValidationsPerSecond, s.FailedValidationsBurst)
+	var certs *certwatcher.CertWatcher
+	if s.TLSCertFile != "" || s.TLSKeyFile != "" {
+		var err error
+		if certs, err = certwatcher.New(s.TLSCertFile, s.TLSKeyFile); err != nil {
+			return fmt.Errorf("loading the TLS certificate: %w", err)
+		}
+		go func() {
+			if err := certs.Start(ctx); err != nil {
+				s.Log.Error(err, "Stopped watching the TLS certificate")
+			}
+		}()
+	}
 	if !s.Cache.WaitForCacheSync(ctx) {
 		return errors.New("the cache did not sync")
 	}
@@ -118,13 +145,17 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	srv := &http.Server{
-		Handler:           s.Handler(),
+		Handler:           s.withCORS(s.Handler()),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      s.WriteTimeout + 10*time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          nil,
+	}
+	if certs != nil {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}
+		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
 	errCh := make(chan error, 1)
 	go func() { errCh <- srv.Serve(ln) }()
@@ -142,6 +173,20 @@ func (s *Server) Start(ctx context.Context) error {
 	defer cancel()
 	s.Log.Info("Shutting down the HTTP API")
 	return srv.Shutdown(shutdownCtx)
+}
+
+// withCORS answers browsers' preflight requests and adds CORS headers for the allowed
+// origins, through rs/cors; without allowed origins it adds nothing.
+func (s *Server) withCORS(h http.Handler) http.Handler {
+	if len(s.CORSAllowedOrigins) == 0 {
+		return h
+	}
+	return cors.New(cors.Options{
+		AllowedOrigins: s.CORSAllowedOrigins,
+		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodDelete},
+		AllowedHeaders: []string{"Content-Type", "Authorization"},
+		MaxAge:         600,
+	}).Handler(h)
 }
 
 // Route templates: what logs and metrics name a request by, never its path.

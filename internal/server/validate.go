@@ -58,12 +58,22 @@ const (
 	resultUnknown   = "unknown"
 	resultExpired   = "expired"
 	resultMalformed = "malformed"
+	resultLimited   = "limited"
 )
 
 // validate answers GET /app/valid/{token} from the cache: true only for a well-formed token
 // whose Secret exists, is not being deleted, holds exactly this token (constant-time) and
 // has not expired by the clock. A token found expired is handed to the expiry controller.
 func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
+	var client string
+	if s.failures != nil {
+		client = clientAddress(r)
+		if wait := s.failures.blocked(client, s.Clock.Now()); wait > 0 {
+			metrics.Validations.WithLabelValues(resultLimited).Inc()
+			writeTooManyRequests(w, wait)
+			return
+		}
+	}
 	result, err := s.check(r.Context(), r.URL.Path[len(validPrefix):])
 	if err != nil {
 		s.Log.Error(err, "Failed to read the token cache")
@@ -74,6 +84,9 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	if result == resultValid {
 		writeBody(w, http.StatusOK, answerValid)
 		return
+	}
+	if s.failures != nil {
+		s.failures.failed(client, s.Clock.Now())
 	}
 	writeBody(w, http.StatusOK, answerInvalid)
 }

@@ -1,0 +1,96 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package server
+
+import (
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	"k8s.io/utils/lru"
+)
+
+// failureLimiter limits, per client address, how many failed validations (unknown, expired
+// or malformed tokens) a client may make: a brute-force guard. A client over its limit is
+// answered 429 with Retry-After until its bucket refills; valid tokens cost nothing.
+type failureLimiter struct {
+	limit rate.Limit
+	burst int
+	mu    sync.Mutex
+	// clients holds one token bucket per client address, the least recently seen evicted
+	// first, so the guard's memory is bounded whatever the callers.
+	clients *lru.Cache
+}
+
+// maxTrackedClients bounds the guard's memory.
+const maxTrackedClients = 65536
+
+// newFailureLimiter allows perSecond failed validations per client, with burst; nil when
+// perSecond is zero or less (no guard).
+func newFailureLimiter(perSecond float64, burst int) *failureLimiter {
+	if perSecond <= 0 {
+		return nil
+	}
+	return &failureLimiter{limit: rate.Limit(perSecond), burst: max(burst, 1), clients: lru.New(maxTrackedClients)}
+}
+
+func (l *failureLimiter) bucket(client string) *rate.Limiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.clients.Get(client); ok {
+		return b.(*rate.Limiter)
+	}
+	b := rate.NewLimiter(l.limit, l.burst)
+	l.clients.Add(client, b)
+	return b
+}
+
+// blocked reports how long the client must wait before its next validation, or zero.
+func (l *failureLimiter) blocked(client string, now time.Time) time.Duration {
+	b := l.bucket(client)
+	if b.TokensAt(now) >= 1 {
+		return 0
+	}
+	r := b.ReserveN(now, 1)
+	defer r.CancelAt(now)
+	return r.DelayFrom(now)
+}
+
+// failed charges the client one failed validation.
+func (l *failureLimiter) failed(client string, now time.Time) {
+	l.bucket(client).AllowN(now, 1)
+}
+
+// clientAddress is the address a request came from: the peer, not a forwarded header that
+// the caller writes itself.
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// writeTooManyRequests answers 429 with Retry-After in whole seconds.
+func writeTooManyRequests(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	writeError(w, http.StatusTooManyRequests, "too many failed validations from this address; retry later")
+}
