@@ -71,8 +71,8 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
 FUZZTIME ?= 30s
 
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint.
-	"$(GOLANGCI_LINT)" run
+lint: golangci-lint ## Run golangci-lint (gosec, bodyclose, noctx, importas, ginkgolinter, nolintlint, ...).
+	"$(GOLANGCI_LINT)" run ./...
 
 .PHONY: lint-fix
 lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.

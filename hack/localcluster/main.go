@@ -52,10 +52,10 @@ func main() {
 func run(binDir, crdDir, dir string, operator []string) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
-	kcmLog, err := os.Create(filepath.Join(dir, "kube-controller-manager.log"))
+	kcmLog, err := os.Create(filepath.Join(dir, "kube-controller-manager.log")) //nolint:gosec // a log file in the folder the user named
 	if err != nil {
 		return err
 	}
@@ -89,18 +89,21 @@ Starting the operator; Ctrl-C stops everything.
 
 `, cluster.Config.Host, rel, rel, rel, filepath.Join(binDir, "kubectl"))
 
-	cmd := exec.Command(operator[0], operator[1:]...)
+	// Not ctx: the operator is stopped gracefully below, not killed when the signal comes.
+	//nolint:gosec // running the command given after "--" is this tool's job
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), operator[0], operator[1:]...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	select {
-	case err := <-exited:
-		return fmt.Errorf("the operator exited: %v", err)
+	case <-exited:
+		return fmt.Errorf("the operator exited: %v", waitErr)
 	case <-ctx.Done():
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)

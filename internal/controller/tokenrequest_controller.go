@@ -124,13 +124,11 @@ func (r *TokenRequestReconciler) reconcileToken(ctx context.Context, tr *tokensv
 	default:
 		err = r.keep(ctx, tr, secret, ttl)
 	}
-	var conflict *secretConflictError
-	if errors.As(err, &conflict) {
+	if conflict, ok := errors.AsType[*secretConflictError](err); ok {
 		r.markConflict(tr, conflict.Error())
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
-	var invalid *invalidSpecError
-	if errors.As(err, &invalid) {
+	if invalid, ok := errors.AsType[*invalidSpecError](err); ok {
 		r.markInvalid(tr, invalid.Error())
 		return ctrl.Result{}, reconcile.TerminalError(err)
 	}

@@ -33,6 +33,7 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/token"
@@ -368,7 +369,10 @@ var _ = Describe("TokenRequest controller", func() {
 var _ = Describe("The sample TokenRequest", func() {
 	It("is accepted by kubectl apply and issued", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		kubectl := testEnv.ControlPlane.KubeCtl()
+		admin, err := testEnv.AddUser(envtest.User{Name: "sample-admin", Groups: []string{"system:masters"}}, nil)
+		Expect(err).NotTo(HaveOccurred())
+		kubectl, err := admin.Kubectl()
+		Expect(err).NotTo(HaveOccurred())
 		out, errOut, err := kubectl.Run("apply", "--namespace", ns, "-f",
 			filepath.Join("..", "..", "config", "samples", "tokens_v1alpha1_tokenrequest.yaml"))
 		Expect(err).NotTo(HaveOccurred(), "stderr: %s", readAll(errOut))

@@ -73,6 +73,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err := c.writeKubeconfig(); err != nil {
 		return nil, errors.Join(err, c.Stop())
 	}
+	//nolint:gosec // the binary folder is the caller's, as make k8s-bin-dir prints it
 	c.kcm = exec.CommandContext(ctx, filepath.Join(o.BinDir, "kube-controller-manager"),
 		"--kubeconfig="+c.KubeconfigPath,
 		"--controllers=garbagecollector,namespace",
@@ -98,7 +99,7 @@ func (c *Cluster) writeKubeconfig() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(c.KubeconfigPath), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(c.KubeconfigPath), 0o750); err != nil {
 		return err
 	}
 	return os.WriteFile(c.KubeconfigPath, kubeconfig, 0o600)
@@ -109,8 +110,8 @@ func (c *Cluster) Stop() error {
 	var errs []error
 	if c.kcm != nil && c.kcm.Process != nil {
 		_ = c.kcm.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- c.kcm.Wait() }()
+		done := make(chan struct{})
+		go func() { _ = c.kcm.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):

@@ -53,7 +53,7 @@ var _ = Describe("--http-auth=kubernetes", Ordered, func() {
 	bind := func(ctx SpecContext, role, sa string) {
 		data, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", "api_client_role.yaml"))
 		Expect(err).NotTo(HaveOccurred())
-		for _, doc := range strings.Split(string(data), "\n---\n") {
+		for doc := range strings.SplitSeq(string(data), "\n---\n") {
 			cr := &rbacv1.ClusterRole{}
 			Expect(yaml.Unmarshal([]byte(doc), cr)).To(Succeed())
 			if cr.Name != role {

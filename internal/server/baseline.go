@@ -36,7 +36,7 @@ func (b *Baseline) NeedLeaderElection() bool { return false }
 
 // Start serves until ctx ends.
 func (b *Baseline) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", b.Addr)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", b.Addr)
 	if err != nil {
 		return err
 	}

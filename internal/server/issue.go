@@ -66,8 +66,7 @@ func badRequest(format string, args ...any) *requestError {
 func ParseIssueRequest(body io.Reader, defaultTTL, maxTTL time.Duration) (time.Duration, error) {
 	raw, err := io.ReadAll(io.LimitReader(body, MaxBodyBytes+1))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return 0, &requestError{code: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("body: larger than %d bytes", MaxBodyBytes)}
 		}
 		return 0, badRequest("body: %v", err)
@@ -111,8 +110,7 @@ func ParseIssueRequest(body io.Reader, defaultTTL, maxTTL time.Duration) (time.D
 func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	ttl, err := ParseIssueRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes), s.DefaultTTL, s.MaxTTL)
 	if err != nil {
-		var re *requestError
-		if errors.As(err, &re) {
+		if re, ok := errors.AsType[*requestError](err); ok {
 			writeError(w, re.code, re.detail)
 			return
 		}

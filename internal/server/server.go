@@ -140,7 +140,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	ln := s.Listener
 	if ln == nil {
-		if ln, err = net.Listen("tcp", s.Addr); err != nil {
+		if ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", s.Addr); err != nil {
 			return err
 		}
 	}

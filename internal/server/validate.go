@@ -30,7 +30,7 @@ import (
 )
 
 // IndexTokenID is the cache index of token Secrets by the public id of the token they hold.
-const IndexTokenID = "tokens.tokenops.io/token-id"
+const IndexTokenID = "tokens.tokenops.io/token-id" //nolint:gosec // an index name, not a credential
 
 // SetupIndexes registers the cache index the validator looks tokens up by. Call it before
 // the manager starts.
@@ -65,10 +65,10 @@ const (
 // whose Secret exists, is not being deleted, holds exactly this token (constant-time) and
 // has not expired by the clock. A token found expired is handed to the expiry controller.
 func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
-	var client string
+	var peer string
 	if s.failures != nil {
-		client = clientAddress(r)
-		if wait := s.failures.blocked(client, s.Clock.Now()); wait > 0 {
+		peer = clientAddress(r)
+		if wait := s.failures.blocked(peer, s.Clock.Now()); wait > 0 {
 			metrics.Validations.WithLabelValues(resultLimited).Inc()
 			writeTooManyRequests(w, wait)
 			return
@@ -86,7 +86,7 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.failures != nil {
-		s.failures.failed(client, s.Clock.Now())
+		s.failures.failed(peer, s.Clock.Now())
 	}
 	writeBody(w, http.StatusOK, answerInvalid)
 }

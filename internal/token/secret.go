@@ -28,7 +28,7 @@ import (
 // The shape of a token Secret. Every token Secret, whatever issued it, carries all of these.
 const (
 	// SecretType is the type of every token Secret.
-	SecretType corev1.SecretType = "tokens.tokenops.io/token"
+	SecretType corev1.SecretType = "tokens.tokenops.io/token" //nolint:gosec // a Secret type, not a credential
 	// DataToken is the data key of the whole token, "<id>:<secret>": what a pod mounts.
 	DataToken = "token"
 	// DataTokenID is the data key of the token's public id.
@@ -43,7 +43,7 @@ const (
 	// ManagedBy is LabelManagedBy's value on our Secrets.
 	ManagedBy = "token-operator"
 	// LabelTokenID carries the token's public id, so a token can be found by it.
-	LabelTokenID = "tokens.tokenops.io/token-id"
+	LabelTokenID = "tokens.tokenops.io/token-id" //nolint:gosec // a label key, not a credential
 	// LabelSource tells what issued the token.
 	LabelSource = "tokens.tokenops.io/source"
 )

@@ -154,7 +154,7 @@ func (b *bench) add(r result) {
 
 func (b *bench) report(out string) error {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "SCENARIO\tFIGURE\tVALUE\tCEILING\tRATIO\tAIM")
+	_, _ = fmt.Fprintln(w, "SCENARIO\tFIGURE\tVALUE\tCEILING\tRATIO\tAIM")
 	for _, r := range b.results {
 		ceiling, ratio := "-", "-"
 		if r.Ceiling != nil {
@@ -163,7 +163,7 @@ func (b *bench) report(out string) error {
 		if r.Ratio != nil {
 			ratio = fmt.Sprintf("%.2f", *r.Ratio)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%.4g %s\t%s\t%s\t%s\n", r.Scenario, r.Figure, r.Value, r.Unit, ceiling, ratio, r.Aim)
+		_, _ = fmt.Fprintf(w, "%s\t%s\t%.4g %s\t%s\t%s\t%s\n", r.Scenario, r.Figure, r.Value, r.Unit, ceiling, ratio, r.Aim)
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -182,7 +182,5 @@ func (b *bench) report(out string) error {
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
-
-func ptr(f float64) *float64 { return &f }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -150,10 +150,10 @@ func (b *bench) validate(ctx context.Context, op *operator) error {
 		return fmt.Errorf("validate: %d, %d and %d bad answers", valid.errors, unknown.errors, ceiling.errors)
 	}
 	const s1, s2 = "validate valid token, 64 conns", "validate unknown token, 64 conns"
-	b.add(result{Scenario: s1, Figure: "throughput", Value: valid.perSecond, Unit: "req/s", Ceiling: ptr(ceiling.perSecond), Aim: "ratio >= 0.7"})
-	b.add(result{Scenario: s1, Figure: "p50", Value: ms(valid.lat.percentile(50)), Unit: "ms", Ceiling: ptr(ms(ceiling.lat.percentile(50)))})
-	b.add(result{Scenario: s1, Figure: "p99", Value: ms(valid.lat.percentile(99)), Unit: "ms", Ceiling: ptr(ms(ceiling.lat.percentile(99))), Aim: "< 5 ms"})
-	b.add(result{Scenario: s2, Figure: "throughput", Value: unknown.perSecond, Unit: "req/s", Ceiling: ptr(ceiling.perSecond), Aim: "ratio >= 0.7"})
+	b.add(result{Scenario: s1, Figure: "throughput", Value: valid.perSecond, Unit: "req/s", Ceiling: new(ceiling.perSecond), Aim: "ratio >= 0.7"})
+	b.add(result{Scenario: s1, Figure: "p50", Value: ms(valid.lat.percentile(50)), Unit: "ms", Ceiling: new(ms(ceiling.lat.percentile(50)))})
+	b.add(result{Scenario: s1, Figure: "p99", Value: ms(valid.lat.percentile(99)), Unit: "ms", Ceiling: new(ms(ceiling.lat.percentile(99))), Aim: "< 5 ms"})
+	b.add(result{Scenario: s2, Figure: "throughput", Value: unknown.perSecond, Unit: "req/s", Ceiling: new(ceiling.perSecond), Aim: "ratio >= 0.7"})
 	return nil
 }
 
@@ -192,9 +192,9 @@ func (b *bench) issueHTTP(_ context.Context, op *operator) error {
 		return err
 	}
 	const s = "issue over HTTP, 16 conns"
-	b.add(result{Scenario: s, Figure: "throughput", Value: res.perSecond, Unit: "tokens/s", Ceiling: ptr(b.secretCeiling.perSecond), Aim: "ratio >= 0.8"})
-	b.add(result{Scenario: s, Figure: "p50", Value: ms(res.lat.percentile(50)), Unit: "ms", Ceiling: ptr(ms(b.secretCeiling.lat.percentile(50)))})
-	b.add(result{Scenario: s, Figure: "p99", Value: ms(res.lat.percentile(99)), Unit: "ms", Ceiling: ptr(ms(b.secretCeiling.lat.percentile(99))), Aim: "< 100 ms"})
+	b.add(result{Scenario: s, Figure: "throughput", Value: res.perSecond, Unit: "tokens/s", Ceiling: new(b.secretCeiling.perSecond), Aim: "ratio >= 0.8"})
+	b.add(result{Scenario: s, Figure: "p50", Value: ms(res.lat.percentile(50)), Unit: "ms", Ceiling: new(ms(b.secretCeiling.lat.percentile(50)))})
+	b.add(result{Scenario: s, Figure: "p99", Value: ms(res.lat.percentile(99)), Unit: "ms", Ceiling: new(ms(b.secretCeiling.lat.percentile(99))), Aim: "< 100 ms"})
 	return nil
 }
 
@@ -214,7 +214,7 @@ func (b *bench) tokenRequests(ctx context.Context, _ *operator) error {
 		return err
 	}
 	b.add(result{Scenario: fmt.Sprintf("%d TokenRequests until all Ready", b.trs), Figure: "time", Value: time.Since(start).Seconds(),
-		Unit: "s", Ceiling: ptr(b.trCeiling.Seconds()), Aim: "ratio <= 1.25"})
+		Unit: "s", Ceiling: new(b.trCeiling.Seconds()), Aim: "ratio <= 1.25"})
 	return nil
 }
 
@@ -346,8 +346,8 @@ func (b *bench) scenarioLiveTokens(ctx context.Context) error {
 		return err
 	}
 	s := fmt.Sprintf("%d live tokens", b.liveTokens)
-	b.add(result{Scenario: s, Figure: "RSS", Value: rss, Unit: "MiB", Ceiling: ptr(b.emptyRSS), Aim: "< 100 MiB"})
-	b.add(result{Scenario: s, Figure: "Go heap in use", Value: heap, Unit: "MiB", Ceiling: ptr(b.emptyHeap)})
-	b.add(result{Scenario: s, Figure: "start to ready", Value: op.ready.Seconds(), Unit: "s", Ceiling: ptr(b.emptyReady.Seconds()), Aim: "< 3 s"})
+	b.add(result{Scenario: s, Figure: "RSS", Value: rss, Unit: "MiB", Ceiling: new(b.emptyRSS), Aim: "< 100 MiB"})
+	b.add(result{Scenario: s, Figure: "Go heap in use", Value: heap, Unit: "MiB", Ceiling: new(b.emptyHeap)})
+	b.add(result{Scenario: s, Figure: "start to ready", Value: op.ready.Seconds(), Unit: "s", Ceiling: new(b.emptyReady.Seconds()), Aim: "< 3 s"})
 	return nil
 }

@@ -194,7 +194,7 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 			"survivor answered %d validations, %d failed", moved.Round(time.Millisecond), old.name, len(before), len(after), n,
 			answers.Load(), failures.Load())
 		AddReportEntry("failover", summary)
-		fmt.Fprintln(GinkgoWriter, summary)
+		_, _ = fmt.Fprintln(GinkgoWriter, summary)
 
 		By("checking one Secret and one token per TokenRequest, none re-issued")
 		for name, id := range before {
