@@ -24,9 +24,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -123,4 +127,30 @@ func (c *Cluster) Stop() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// APIServerPID finds the process of this cluster's kube-apiserver, so that fault tests can
+// stop and resume it.
+func (c *Cluster) APIServerPID() (int, error) {
+	u, err := url.Parse(c.Config.Host)
+	if err != nil {
+		return 0, err
+	}
+	want := "--secure-port=" + u.Port()
+	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range procs {
+		b, err := os.ReadFile(p) //nolint:gosec // a /proc path from the glob above
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if !strings.HasSuffix(args[0], "kube-apiserver") || !slices.Contains(args, want) {
+			continue
+		}
+		return strconv.Atoi(filepath.Base(filepath.Dir(p)))
+	}
+	return 0, fmt.Errorf("no kube-apiserver process with %s", want)
 }

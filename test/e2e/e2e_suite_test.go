@@ -32,6 +32,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,6 +58,9 @@ var (
 	scheme     = runtime.NewScheme()
 	replicas   [2]*replica
 	httpClient = &http.Client{Timeout: 10 * time.Second}
+	// seenTokens collects every token the suite got hold of, to search the operator's output for.
+	seenTokens   []string
+	seenTokensMu sync.Mutex
 )
 
 func TestE2E(t *testing.T) {
@@ -130,17 +134,18 @@ var _ = ReportAfterEach(func(report SpecReport) {
 
 // replica is one operator process.
 type replica struct {
-	name      string
-	httpAddr  string
-	probeAddr string
-	logPath   string
-	starts    int
-	cmd       *exec.Cmd
-	exited    chan struct{}
+	name        string
+	httpAddr    string
+	probeAddr   string
+	metricsAddr string
+	logPath     string
+	starts      int
+	cmd         *exec.Cmd
+	exited      chan struct{}
 }
 
 func newReplica(name string) *replica {
-	return &replica{name: name, httpAddr: freeAddr(), probeAddr: freeAddr()}
+	return &replica{name: name, httpAddr: freeAddr(), probeAddr: freeAddr(), metricsAddr: freeAddr()}
 }
 
 // start runs the operator as an out-of-cluster deployment would, with a new log file.
@@ -161,7 +166,8 @@ func (r *replica) start() {
 		"--http-namespace=default",
 		"--http-bind-address="+r.httpAddr,
 		"--health-probe-bind-address="+r.probeAddr,
-		"--metrics-bind-address=0",
+		"--metrics-bind-address="+r.metricsAddr,
+		"--metrics-secure=false",
 		"--http-access-log=false",
 	)
 	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
@@ -252,6 +258,7 @@ func secretToken(ns, name string) string {
 	out := mustKubectl("get", "secret", name, "-n", ns, "-o", "jsonpath={.data.token}")
 	b, err := base64.StdEncoding.DecodeString(out)
 	Expect(err).NotTo(HaveOccurred())
+	remember(string(b))
 	return string(b)
 }
 
@@ -277,7 +284,9 @@ func issue(r *replica, body string) string {
 	Expect(resp.StatusCode).To(Equal(http.StatusOK), string(b))
 	const prefix = `{"status_code":200,"token":"`
 	Expect(string(b)).To(HavePrefix(prefix))
-	return strings.TrimSuffix(strings.TrimPrefix(string(b), prefix), `"}`)
+	tok := strings.TrimSuffix(strings.TrimPrefix(string(b), prefix), `"}`)
+	remember(tok)
+	return tok
 }
 
 func newNamespace(ctx context.Context) string {
@@ -302,3 +311,38 @@ const (
 	answerTrue  = `{"status_code":200,"status":true}`
 	answerFalse = `{"status_code":200,"status":false}`
 )
+
+func remember(tok string) {
+	seenTokensMu.Lock()
+	defer seenTokensMu.Unlock()
+	seenTokens = append(seenTokens, tok)
+}
+
+// metric reads one unlabelled sample from a replica's metrics endpoint.
+func (r *replica) metric(name string) float64 {
+	GinkgoHelper()
+	resp, err := httpClient.Get("http://" + r.metricsAddr + "/metrics")
+	Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	Expect(err).NotTo(HaveOccurred())
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			var v float64
+			_, err := fmt.Sscan(rest, &v)
+			Expect(err).NotTo(HaveOccurred())
+			return v
+		}
+	}
+	Fail("no metric " + name)
+	return 0
+}
+
+func (r *replica) running() bool {
+	select {
+	case <-r.exited:
+		return false
+	default:
+		return true
+	}
+}

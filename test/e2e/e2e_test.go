@@ -20,11 +20,15 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -204,6 +208,7 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 			s := &corev1.Secret{}
 			Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, s)).To(Succeed())
 			Expect(string(s.Data[token.DataToken])).To(HavePrefix(id + ":"))
+			remember(string(s.Data[token.DataToken]))
 		}
 		mu.Lock()
 		Expect(tokensSeen).To(HaveLen(n))
@@ -260,6 +265,129 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 		}).WithTimeout(3 * time.Second).Should(Succeed())
 	})
 
+	It("keeps validating while kube-apiserver is stopped, answers POST with 503 within 5s, and resumes", func() {
+		old, survivor := leader()
+		tok := issue(survivor, "")
+		for _, r := range replicas {
+			Eventually(validate).WithArguments(r, tok).Should(Equal(answerTrue))
+		}
+		goroutinesBefore := survivor.metric("go_goroutines")
+
+		By("stopping kube-apiserver (SIGSTOP: it accepts nothing and answers nothing)")
+		pid, err := cluster.APIServerPID()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(syscall.Kill(pid, syscall.SIGSTOP)).To(Succeed())
+		resumed := false
+		resume := func() {
+			if !resumed {
+				resumed = true
+				Expect(syscall.Kill(pid, syscall.SIGCONT)).To(Succeed())
+			}
+		}
+		DeferCleanup(resume)
+
+		for range 10 {
+			Expect(validate(survivor, tok)).To(Equal(answerTrue))
+		}
+		type outcome struct {
+			code int
+			took time.Duration
+		}
+		outcomes := make([]outcome, 20)
+		var wg sync.WaitGroup
+		for i := range outcomes {
+			wg.Go(func() {
+				start := time.Now()
+				resp, err := httpClient.Post(survivor.url()+"/app/token", "application/json", nil)
+				if err == nil {
+					_ = resp.Body.Close()
+					outcomes[i] = outcome{resp.StatusCode, time.Since(start)}
+				}
+			})
+		}
+		wg.Wait()
+		var slowest time.Duration
+		for _, o := range outcomes {
+			Expect(o.code).To(Equal(http.StatusServiceUnavailable))
+			slowest = max(slowest, o.took)
+		}
+		Expect(slowest).To(BeNumerically("<", 6*time.Second))
+		Expect(validate(survivor, tok)).To(Equal(answerTrue), "validation still answers from the cache")
+		goroutinesDuring := survivor.metric("go_goroutines")
+		Expect(goroutinesDuring).To(BeNumerically("<", goroutinesBefore+40), "no goroutine piles up per refused POST")
+		AddReportEntry("apiserver outage", fmt.Sprintf("20 POSTs answered 503, slowest after %s; goroutines %v before, %v during",
+			slowest.Round(time.Millisecond), goroutinesBefore, goroutinesDuring))
+
+		By("resuming kube-apiserver: issuing works again without a restart, nothing is lost")
+		resume()
+		Eventually(func() (int, error) {
+			resp, err := httpClient.Post(survivor.url()+"/app/token", "application/json", nil)
+			if err != nil {
+				return 0, err
+			}
+			_ = resp.Body.Close()
+			return resp.StatusCode, nil
+		}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Equal(http.StatusOK))
+		Expect(validate(survivor, tok)).To(Equal(answerTrue))
+		Expect(survivor.running()).To(BeTrue(), "the replica that did not lead needed no restart")
+
+		By("restarting the old leader, which exits when it cannot renew its Lease, as its Deployment would")
+		// The outage (over 5 s) outlasted the 4 s renew deadline: controller-runtime stops a
+		// manager that loses its Lease, and the process exits.
+		Eventually(old.running).WithTimeout(15 * time.Second).Should(BeFalse())
+		old.start()
+		old.waitReady()
+		Eventually(validate).WithArguments(old, tok).Should(Equal(answerTrue))
+		leader()
+	})
+
+	It("holds 1000 concurrent connections validating for 30s without an error", func() {
+		tok := issue(replicas[0], "")
+		Eventually(validate).WithArguments(replicas[1], tok).Should(Equal(answerTrue))
+		target := replicas[1].url() + "/app/valid/" + tok
+		tr := &http.Transport{MaxIdleConnsPerHost: 1000, MaxConnsPerHost: 1000}
+		defer tr.CloseIdleConnections()
+		client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+		var (
+			mu        sync.Mutex
+			latencies []time.Duration
+			failures  int
+			wg        sync.WaitGroup
+		)
+		deadline := time.Now().Add(30 * time.Second)
+		for range 1000 {
+			wg.Go(func() {
+				var mine []time.Duration
+				bad := 0
+				for time.Now().Before(deadline) {
+					start := time.Now()
+					resp, err := client.Get(target)
+					if err != nil {
+						bad++
+						continue
+					}
+					b, err := io.ReadAll(resp.Body)
+					_ = resp.Body.Close()
+					mine = append(mine, time.Since(start))
+					if err != nil || resp.StatusCode != http.StatusOK || string(b) != answerTrue {
+						bad++
+					}
+				}
+				mu.Lock()
+				latencies = append(latencies, mine...)
+				failures += bad
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		slices.Sort(latencies)
+		p99 := latencies[len(latencies)*99/100]
+		AddReportEntry("held load", fmt.Sprintf("1000 connections, 30s: %d validations (%.0f/s), %d errors, p50 %s, p99 %s",
+			len(latencies), float64(len(latencies))/30, failures, latencies[len(latencies)/2].Round(time.Microsecond),
+			p99.Round(time.Microsecond)))
+		Expect(failures).To(BeZero())
+	})
+
 	It("accepts Pods that mount the token Secret or read it through secretKeyRef", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		mustKubectl("apply", "-n", ns, "-f", sample)
@@ -268,6 +396,47 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 		pods := &corev1.PodList{}
 		Expect(k8sClient.List(ctx, pods, client.InNamespace(ns))).To(Succeed())
 		Expect(pods.Items).To(HaveLen(2))
+	})
+
+	It("never writes a token's secret in a log line, an event or a metric", func(ctx SpecContext) {
+		seenTokensMu.Lock()
+		tokens := slices.Clone(seenTokens)
+		seenTokensMu.Unlock()
+		secrets := &corev1.SecretList{}
+		Expect(k8sClient.List(ctx, secrets, client.MatchingLabels{token.LabelManagedBy: token.ManagedBy})).To(Succeed())
+		for _, s := range secrets.Items {
+			tokens = append(tokens, string(s.Data[token.DataToken]))
+		}
+		Expect(len(tokens)).To(BeNumerically(">", 300))
+		var output strings.Builder
+		logs, err := filepath.Glob(filepath.Join(workDir, "replica-*.log"))
+		Expect(err).NotTo(HaveOccurred())
+		for _, l := range logs {
+			b, err := os.ReadFile(l)
+			Expect(err).NotTo(HaveOccurred())
+			output.Write(b)
+		}
+		events := &eventsv1.EventList{}
+		Expect(k8sClient.List(ctx, events)).To(Succeed())
+		for _, e := range events.Items {
+			output.WriteString(e.Note + "\n")
+		}
+		for _, r := range replicas {
+			resp, err := httpClient.Get("http://" + r.metricsAddr + "/metrics")
+			Expect(err).NotTo(HaveOccurred())
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			output.Write(b)
+		}
+		all := output.String()
+		Expect(len(all)).To(BeNumerically(">", 10000))
+		for _, tok := range tokens {
+			parsed, err := token.Parse(tok)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(all).NotTo(ContainSubstring(parsed.Secret))
+		}
+		AddReportEntry("secrets in output", fmt.Sprintf("%d tokens searched for in %d bytes of logs, events and metrics: none found",
+			len(tokens), len(all)))
 	})
 
 	It("renders config/default, which the API server accepts in a server-side dry run", func() {
