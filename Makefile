@@ -62,11 +62,17 @@ bench: build k8s-bin-dir ## Benchmarks: hot functions (go test -bench), then eve
 	go test -run '^$$' -bench . -benchmem $(if $(BENCH_QUICK),-benchtime 100x,) ./internal/token ./internal/server
 	go run ./test/bench $(if $(BENCH_QUICK),-quick,) -bin-dir "$$("$(K8S_BINARIES)")" -manager bin/manager -out bin/bench/results.json
 
+# Every fuzz target, as package:target.
+FUZZ_TARGETS = internal/token:FuzzParse internal/server:FuzzParseIssueRequest internal/server:FuzzValidate
+
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
-	go test ./internal/token -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
-	go test ./internal/server -run '^$$' -fuzz '^FuzzParseIssueRequest$$' -fuzztime $(FUZZTIME)
-	go test ./internal/server -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME)
+fuzz: ## Run every fuzz target for FUZZTIME each (default 30s) and keep the inputs it found in testdata/fuzz.
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		go test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) || exit 1; \
+		found="$$(go env GOCACHE)/fuzz/github.com/tokenops/token-operator/$$pkg/$$name"; \
+		if [ -d "$$found" ]; then mkdir -p "$$pkg/testdata/fuzz/$$name" && cp "$$found"/* "$$pkg/testdata/fuzz/$$name/"; fi; \
+	done
 
 FUZZTIME ?= 30s
 

@@ -25,14 +25,22 @@ import (
 )
 
 // CacheOptions restricts the manager's Secret informer to token Secrets, so the operator
-// neither holds nor watches any other Secret in the cluster, and strips managedFields from
-// everything it caches. A Secret without our label is invisible to the cached client: every
-// token Secret carries the label from its first write.
+// neither holds nor watches any other Secret in the cluster, keeps only the SHA-256 digest of
+// each token in memory (token.Conceal), and strips managedFields from everything it caches.
+// A Secret without our label is invisible to the cached client: every token Secret carries
+// the label from its first write. Code that needs a token itself reads the API server.
 func CacheOptions() cache.Options {
+	strip := cache.TransformStripManagedFields()
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Label: token.Selector()},
+			&corev1.Secret{}: {Label: token.Selector(), Transform: func(obj any) (any, error) {
+				obj, err := strip(obj)
+				if s, ok := obj.(*corev1.Secret); ok {
+					token.Conceal(s)
+				}
+				return obj, err
+			}},
 		},
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: strip,
 	}
 }

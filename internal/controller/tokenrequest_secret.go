@@ -117,9 +117,23 @@ func (r *TokenRequestReconciler) keep(ctx context.Context, tr *tokensv1alpha1.To
 	if !metav1.IsControlledBy(secret, tr) {
 		return &secretConflictError{name: secret.Name}
 	}
+	life, recorded := recordedLifetime(tr)
+	if recorded && token.InStatus(secret, tr.Status.TokenID, life, token.SourceTokenRequest) {
+		return nil // the steady state: no API call
+	}
+	if _, _, concealed := token.Concealed(secret); concealed {
+		// The cache keeps only the token's digest: adopt, heal or replace on the live Secret.
+		live := &corev1.Secret{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(secret), live); err != nil {
+			return err // NotFound included: the next reconcile re-issues
+		}
+		if !metav1.IsControlledBy(live, tr) {
+			return &secretConflictError{name: live.Name}
+		}
+		secret = live
+	}
 	now := r.Clock.Now()
 	held, heldErr := token.FromSecret(secret)
-	life, recorded := recordedLifetime(tr)
 	if !recorded {
 		life = token.NewLifetime(now, ttl)
 		if heldErr == nil && !held.IssuedAt.IsZero() && !held.ExpiresAt.IsZero() {

@@ -95,8 +95,10 @@ var _ = Describe("Hostile HTTP input", func() {
 			[]int{http.StatusBadRequest}, ""),
 		Entry("deeply nested JSON", "POST /app/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 4000\r\n\r\n"+
 			strings.Repeat("[", 4000), []int{http.StatusBadRequest}, `"status_code":400`),
+		// A 1 MiB body announced, 8 KiB of it sent: the server must answer after 4 KiB without
+		// waiting for the rest (sending it all would race the server's close).
 		Entry("a huge body", "POST /app/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1048576\r\n\r\n"+
-			strings.Repeat("{", 1<<20), []int{http.StatusRequestEntityTooLarge}, `"status_code":413`),
+			strings.Repeat("{", 8<<10), []int{http.StatusRequestEntityTooLarge}, `"status_code":413`),
 	)
 
 	It("does not let Content-Length smuggle a second request past Transfer-Encoding", func() {

@@ -18,9 +18,7 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"net/http"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -45,11 +43,10 @@ func indexTokenID(obj client.Object) []string {
 	if !ok {
 		return nil
 	}
-	id, _, found := strings.Cut(string(s.Data[token.DataToken]), ":")
-	if !found || !token.ValidID(id) {
-		return nil
+	if id := token.TokenID(s); id != "" {
+		return []string{id}
 	}
-	return []string{id}
+	return nil
 }
 
 // Validation results, the values of the validations metric.
@@ -62,7 +59,8 @@ const (
 )
 
 // validate answers GET /app/valid/{token} from the cache: true only for a well-formed token
-// whose Secret exists, is not being deleted, holds exactly this token (constant-time) and
+// whose Secret exists, is not being deleted, holds exactly this token (its SHA-256 digest,
+// compared in constant time: the cache keeps no token itself) and
 // has not expired by the clock. A token found expired is handed to the expiry controller.
 func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	var peer string
@@ -107,7 +105,7 @@ func (s *Server) check(ctx context.Context, presented string) (string, error) {
 		if !token.IsTokenSecret(secret) || !secret.DeletionTimestamp.IsZero() {
 			continue
 		}
-		if subtle.ConstantTimeCompare(secret.Data[token.DataToken], []byte(presented)) != 1 {
+		if !token.Holds(secret, presented) {
 			continue
 		}
 		expiresAt, err := token.ExpiresAt(secret)

@@ -17,8 +17,11 @@ limitations under the License.
 package token
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -153,6 +156,76 @@ func ExpiresAt(secret *corev1.Secret) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("annotation %s: %w", AnnotationExpiresAt, err)
 	}
 	return t, nil
+}
+
+// Cache-only data keys: the operator's cache keeps a token's id and the SHA-256 digest of
+// the whole token instead of the token itself (Conceal). They are never written to the API.
+const (
+	cachedID     = "cached.token-id"
+	cachedDigest = "cached.token-sha256"
+)
+
+// Digest is the SHA-256 digest of a whole token as presented, "<id>:<secret>".
+func Digest(presented string) []byte {
+	sum := sha256.Sum256([]byte(presented))
+	return sum[:]
+}
+
+// Conceal replaces a token Secret's token with its id and digest, so that what the
+// operator keeps in memory cannot be presented as a token. The cache applies it to every
+// Secret it stores; a Secret without token data is left alone.
+func Conceal(secret *corev1.Secret) {
+	raw, ok := secret.Data[DataToken]
+	if !ok {
+		return
+	}
+	if id, _, found := strings.Cut(string(raw), string(Separator)); found && ValidID(id) {
+		secret.Data[cachedID] = []byte(id)
+	}
+	secret.Data[cachedDigest] = Digest(string(raw))
+	delete(secret.Data, DataToken)
+}
+
+// Concealed returns what Conceal kept of a cached Secret's token: its id (empty when the
+// token was malformed) and its digest; ok is false for a Secret that is not concealed.
+func Concealed(secret *corev1.Secret) (id string, digest []byte, ok bool) {
+	digest, ok = secret.Data[cachedDigest]
+	return string(secret.Data[cachedID]), digest, ok
+}
+
+// Holds reports whether a Secret, concealed or not, holds exactly the presented token,
+// comparing in constant time.
+func Holds(secret *corev1.Secret, presented string) bool {
+	if _, digest, ok := Concealed(secret); ok {
+		return subtle.ConstantTimeCompare(digest, Digest(presented)) == 1
+	}
+	return subtle.ConstantTimeCompare(secret.Data[DataToken], []byte(presented)) == 1
+}
+
+// TokenID is the id of the token a Secret holds, concealed or not, or "" when the token is
+// missing or malformed.
+func TokenID(secret *corev1.Secret) string {
+	if id, _, ok := Concealed(secret); ok {
+		return id
+	}
+	id, _, found := strings.Cut(string(secret.Data[DataToken]), string(Separator))
+	if !found || !ValidID(id) {
+		return ""
+	}
+	return id
+}
+
+// InStatus reports whether a Secret, concealed or not, already is what ApplyTo would make
+// of it for a token with the given id, lifetime and source: nothing to heal.
+func InStatus(secret *corev1.Secret, id string, l Lifetime, source Source) bool {
+	return secret.Type == SecretType &&
+		TokenID(secret) == id &&
+		string(secret.Data[DataTokenID]) == id &&
+		secret.Labels[LabelManagedBy] == ManagedBy &&
+		secret.Labels[LabelTokenID] == id &&
+		secret.Labels[LabelSource] == string(source) &&
+		secret.Annotations[AnnotationIssuedAt] == l.IssuedAt.UTC().Format(time.RFC3339) &&
+		secret.Annotations[AnnotationExpiresAt] == l.ExpiresAt.UTC().Format(time.RFC3339)
 }
 
 // FromSecret reads the token a Secret holds. It fails when the token data is missing or

@@ -17,6 +17,7 @@ limitations under the License.
 package token
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -144,5 +145,49 @@ func TestExpiresAt(t *testing.T) {
 				t.Errorf("ExpiresAt = %v", got)
 			}
 		})
+	}
+}
+
+func TestConceal(t *testing.T) {
+	issued := Issued{Token: Generate(), Lifetime: NewLifetime(time.Now(), time.Hour), Source: SourceTokenRequest}
+	secret := &corev1.Secret{}
+	issued.ApplyTo(secret)
+	plain := secret.DeepCopy()
+	Conceal(secret)
+
+	if _, ok := secret.Data[DataToken]; ok {
+		t.Fatal("Conceal kept the token")
+	}
+	for k, v := range secret.Data {
+		if strings.Contains(string(v), issued.Secret) {
+			t.Fatalf("data %s still holds the secret", k)
+		}
+	}
+	for _, s := range []*corev1.Secret{plain, secret} {
+		if !Holds(s, issued.String()) {
+			t.Error("Holds refuses the token")
+		}
+		if Holds(s, Generate().String()) || Holds(s, issued.ID+":"+strings.Repeat("A", SecretLength)) {
+			t.Error("Holds accepts another token")
+		}
+		if TokenID(s) != issued.ID {
+			t.Errorf("TokenID = %q", TokenID(s))
+		}
+		if !InStatus(s, issued.ID, issued.Lifetime, SourceTokenRequest) {
+			t.Error("InStatus refuses the Secret ApplyTo wrote")
+		}
+		if InStatus(s, issued.ID, Lifetime{IssuedAt: issued.IssuedAt, ExpiresAt: issued.ExpiresAt.Add(time.Hour)}, SourceTokenRequest) {
+			t.Error("InStatus accepts another expiry")
+		}
+	}
+	malformed := &corev1.Secret{Data: map[string][]byte{DataToken: []byte("garbage")}}
+	Conceal(malformed)
+	if TokenID(malformed) != "" {
+		t.Errorf("TokenID of a malformed token = %q", TokenID(malformed))
+	}
+	empty := &corev1.Secret{}
+	Conceal(empty)
+	if _, _, ok := Concealed(empty); ok {
+		t.Error("Conceal touched a Secret without a token")
 	}
 }

@@ -1,0 +1,70 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/token"
+)
+
+var _ = Describe("The operator's memory", func() {
+	It("keeps only digests of tokens in its cache, and validates against them", func(ctx SpecContext) {
+		stop, srv := startOperator(false, nil)
+		defer stop()
+		base := "http://" + srv.Listener.Addr().String()
+		issued := []string{issue(base, ""), issue(apiURL, `{"ttl":"5m"}`)}
+
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "mem-"}}
+		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+		tr := &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "mem"}}
+		Expect(k8sClient.Create(ctx, tr)).To(Succeed())
+		var trToken string
+		Eventually(func(g Gomega) {
+			s, err := secretOf(ctx, ns.Name, "mem")
+			g.Expect(err).NotTo(HaveOccurred())
+			trToken = string(s.Data[token.DataToken])
+		}).Should(Succeed())
+		issued = append(issued, trToken)
+		for _, tok := range issued {
+			Eventually(valid).WithArguments(base, tok).Should(Equal(answerTrue))
+		}
+
+		cached := &corev1.SecretList{}
+		Expect(srv.Cache.List(ctx, cached, client.MatchingLabels{token.LabelManagedBy: token.ManagedBy})).To(Succeed())
+		Expect(len(cached.Items)).To(BeNumerically(">=", len(issued)))
+		dump, err := json.Marshal(cached)
+		Expect(err).NotTo(HaveOccurred())
+		for _, s := range cached.Items {
+			Expect(s.Data).NotTo(HaveKey(token.DataToken))
+		}
+		for _, tok := range issued {
+			parsed, _ := token.Parse(tok)
+			Expect(string(dump)).NotTo(ContainSubstring(parsed.Secret))
+		}
+		code, _, _ := call(base, http.MethodGet, "/app/valid/"+issued[0], "")
+		Expect(code).To(Equal(http.StatusOK))
+	})
+})
