@@ -221,6 +221,61 @@ var _ = Describe("The /app HTTP API", func() {
 		}
 	})
 
+	It("revokes a token issued over HTTP, on every replica within 1s, and looks tokens up by id", func(ctx SpecContext) {
+		stop, other := startOperator(false, nil)
+		defer stop()
+		otherURL := "http://" + other.Listener.Addr().String()
+		tok := issue(apiURL, `{"ttl":"10m"}`)
+		parsed, _ := token.Parse(tok)
+		Eventually(valid).WithArguments(otherURL, tok).Should(Equal(answerTrue))
+
+		By("looking it up by its id, never seeing its secret")
+		code, body, _ := call(apiURL, http.MethodGet, "/app/token/"+parsed.ID, "")
+		Expect(code).To(Equal(http.StatusOK))
+		Expect(body).To(MatchRegexp(`^\{"status_code":200,"token_id":"` + parsed.ID +
+			`","source":"http","issued_at":"[^"]+Z","expires_at":"[^"]+Z","expired":false,"uses_left":null\}$`))
+		Expect(body).NotTo(ContainSubstring(parsed.Secret))
+		code, _, _ = call(apiURL, http.MethodGet, "/app/token/"+tok, "")
+		Expect(code).To(Equal(http.StatusBadRequest), "a whole token is no id")
+		code, _, _ = call(apiURL, http.MethodGet, "/app/token/0123456789abcdef", "")
+		Expect(code).To(Equal(http.StatusNotFound))
+
+		By("revoking it")
+		code, body, _ = call(apiURL, http.MethodDelete, "/app/token/"+tok, "")
+		Expect(code).To(Equal(http.StatusOK))
+		Expect(body).To(Equal(answerTrue))
+		revoked := time.Now()
+		Eventually(valid).WithArguments(otherURL, tok).WithTimeout(time.Second).WithPolling(10 * time.Millisecond).
+			Should(Equal(answerFalse))
+		GinkgoWriter.Printf("revocation visible on the other replica after %s\n", time.Since(revoked))
+		Eventually(valid).WithArguments(apiURL, tok).WithTimeout(time.Second).Should(Equal(answerFalse))
+
+		code, body, _ = call(apiURL, http.MethodDelete, "/app/token/"+tok, "")
+		Expect(code).To(Equal(http.StatusOK))
+		Expect(body).To(Equal(answerFalse), "revoking twice")
+		code, body, _ = call(apiURL, http.MethodDelete, "/app/token/:", "")
+		Expect(code).To(Equal(http.StatusOK))
+		Expect(body).To(Equal(answerFalse))
+	})
+
+	It("refuses to revoke a TokenRequest's token over HTTP", func(ctx SpecContext) {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "rv-"}}
+		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+		tr := &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "kept"}}
+		Expect(k8sClient.Create(ctx, tr)).To(Succeed())
+		var tok string
+		Eventually(func(g Gomega) {
+			s, err := secretOf(ctx, ns.Name, "kept")
+			g.Expect(err).NotTo(HaveOccurred())
+			tok = string(s.Data[token.DataToken])
+		}).Should(Succeed())
+		Eventually(valid).WithArguments(apiURL, tok).Should(Equal(answerTrue))
+		code, body, _ := call(apiURL, http.MethodDelete, "/app/token/"+tok, "")
+		Expect(code).To(Equal(http.StatusConflict))
+		Expect(body).To(ContainSubstring("delete the TokenRequest"))
+		Expect(valid(apiURL, tok)).To(Equal(answerTrue))
+	})
+
 	DescribeTable("answers bad input with its documented code",
 		func(method, path, body string, code int, answer string) {
 			gotCode, gotAnswer, contentType := call(apiURL, method, path, body)
@@ -249,6 +304,7 @@ var _ = Describe("The /app HTTP API", func() {
 		Entry("wrong method on /app/token", "GET", "/app/token", "", 405, `^\{"status_code":405,"detail":"Method Not Allowed"\}$`),
 		Entry("wrong method on validate", "PUT", "/app/valid/x", "", 405, `"Method Not Allowed"`),
 		Entry("wrong method on clear", "POST", "/app/clear/all/tokens", "", 405, `"Method Not Allowed"`),
+		Entry("wrong method on a token", "POST", "/app/token/x", "", 405, `"Method Not Allowed"`),
 		Entry("unknown route", "GET", "/app/tokens", "", 404, `^\{"status_code":404,"detail":"Not Found"\}$`),
 		Entry("OpenAPI document", "GET", "/openapi.json", "", 200, `"openapi": "3.0.3"`),
 	)

@@ -26,6 +26,8 @@ import (
 
 	"golang.org/x/time/rate"
 	"k8s.io/utils/lru"
+
+	"github.com/tokenops/token-operator/internal/metrics"
 )
 
 // failureLimiter limits, per client address, how many failed validations (unknown, expired
@@ -93,4 +95,25 @@ func clientAddress(r *http.Request) string {
 func writeTooManyRequests(w http.ResponseWriter, wait time.Duration) {
 	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 	writeError(w, http.StatusTooManyRequests, "too many failed validations from this address; retry later")
+}
+
+// overLimit answers 429 and reports true when the request's client has used up its failed
+// validations; the guard covers every endpoint that tells whether a token exists.
+func (s *Server) overLimit(w http.ResponseWriter, r *http.Request) bool {
+	if s.failures == nil {
+		return false
+	}
+	if wait := s.failures.blocked(clientAddress(r), s.Clock.Now()); wait > 0 {
+		metrics.Validations.WithLabelValues(resultLimited).Inc()
+		writeTooManyRequests(w, wait)
+		return true
+	}
+	return false
+}
+
+// chargeFailure counts a failed validation (or revocation) against the request's client.
+func (s *Server) chargeFailure(r *http.Request) {
+	if s.failures != nil {
+		s.failures.failed(clientAddress(r), s.Clock.Now())
+	}
 }

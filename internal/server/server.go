@@ -207,6 +207,9 @@ func (s *Server) Handler() http.Handler {
 		switch {
 		case path == routeIssue:
 			s.serve(w, r, routeIssue, s.guard(routeIssue, s.issue, true), http.MethodPost)
+		case strings.HasPrefix(path, tokenPrefix) && len(path) > len(tokenPrefix) &&
+			!strings.Contains(path[len(tokenPrefix):], "/"):
+			s.serve(w, r, routeToken, s.guard(authTokenPaths, s.tokenResource, true), http.MethodDelete, http.MethodGet)
 		case path == routeClear:
 			s.serve(w, r, routeClear, s.guard(routeClear, s.clear, true), http.MethodDelete)
 		case strings.HasPrefix(path, validPrefix) && len(path) > len(validPrefix) &&

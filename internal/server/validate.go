@@ -63,14 +63,8 @@ const (
 // compared in constant time: the cache keeps no token itself) and
 // has not expired by the clock. A token found expired is handed to the expiry controller.
 func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
-	var peer string
-	if s.failures != nil {
-		peer = clientAddress(r)
-		if wait := s.failures.blocked(peer, s.Clock.Now()); wait > 0 {
-			metrics.Validations.WithLabelValues(resultLimited).Inc()
-			writeTooManyRequests(w, wait)
-			return
-		}
+	if s.overLimit(w, r) {
+		return
 	}
 	result, err := s.check(r.Context(), r.URL.Path[len(validPrefix):])
 	if err != nil {
@@ -83,9 +77,7 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 		writeBody(w, http.StatusOK, answerValid)
 		return
 	}
-	if s.failures != nil {
-		s.failures.failed(peer, s.Clock.Now())
-	}
+	s.chargeFailure(r)
 	writeBody(w, http.StatusOK, answerInvalid)
 }
 

@@ -1,0 +1,146 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tokenops/token-operator/internal/token"
+)
+
+// tokenPrefix is the path of one token: DELETE revokes it, GET looks it up by its id.
+//
+//nolint:gosec // route paths, not credentials
+const (
+	tokenPrefix    = "/app/token/"
+	routeToken     = "/app/token/{token}"
+	authTokenPaths = "/app/token/*"
+)
+
+// findByID returns the live (not deleting) token Secret of a token id from the cache.
+func (s *Server) findByID(ctx context.Context, id string) (*corev1.Secret, error) {
+	list := &corev1.SecretList{}
+	if err := s.Client.List(ctx, list, client.MatchingFields{IndexTokenID: id}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	for i := range list.Items {
+		secret := &list.Items[i]
+		if token.IsTokenSecret(secret) && secret.DeletionTimestamp.IsZero() {
+			return secret, nil
+		}
+	}
+	return nil, nil
+}
+
+// tokenResource answers /app/token/{token}: DELETE revokes, GET looks up.
+func (s *Server) tokenResource(w http.ResponseWriter, r *http.Request) {
+	arg := r.URL.Path[len(tokenPrefix):]
+	if r.Method == http.MethodDelete {
+		s.revoke(w, r, arg)
+		return
+	}
+	s.lookup(w, r, arg)
+}
+
+// revoke deletes the Secret of a token issued over HTTP, answering true when it existed.
+// A TokenRequest's token is revoked by deleting the TokenRequest: 409 says so.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, presented string) {
+	if s.overLimit(w, r) {
+		return
+	}
+	tok, err := token.Parse(presented)
+	if err != nil {
+		s.chargeFailure(r)
+		writeBody(w, http.StatusOK, answerInvalid)
+		return
+	}
+	secret, err := s.findByID(r.Context(), tok.ID)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "the token cache is unavailable")
+		return
+	}
+	if secret == nil || !token.Holds(secret, presented) {
+		s.chargeFailure(r)
+		writeBody(w, http.StatusOK, answerInvalid)
+		return
+	}
+	if secret.Labels[token.LabelSource] != string(token.SourceHTTP) {
+		writeError(w, http.StatusConflict, "issued for a TokenRequest: delete the TokenRequest to revoke it")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.WriteTimeout)
+	defer cancel()
+	uid := secret.UID
+	err = s.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: secret.Namespace, Name: secret.Name}},
+		client.Preconditions{UID: &uid})
+	switch {
+	case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+		writeBody(w, http.StatusOK, answerInvalid) // gone meanwhile: revoked by someone else or expired
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "the token could not be revoked: "+storeFailure(err))
+	default:
+		s.Log.Info("Revoked token", "tokenID", tok.ID)
+		writeBody(w, http.StatusOK, answerValid)
+	}
+}
+
+// tokenInfo is what GET /app/token/{id} tells about a token: never its secret.
+type tokenInfo struct {
+	StatusCode int    `json:"status_code"`
+	TokenID    string `json:"token_id"`
+	Source     string `json:"source"`
+	IssuedAt   string `json:"issued_at"`
+	ExpiresAt  string `json:"expires_at"`
+	Expired    bool   `json:"expired"`
+	// UsesLeft is null: every token may be validated any number of times.
+	UsesLeft *int `json:"uses_left"`
+}
+
+// lookup answers the metadata of a token by its public id, as Vault's lookup by accessor.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, id string) {
+	if !token.ValidID(id) {
+		writeError(w, http.StatusBadRequest, "want a token id: the 16 hex digits before the colon, never the whole token")
+		return
+	}
+	secret, err := s.findByID(r.Context(), id)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "the token cache is unavailable")
+		return
+	}
+	if secret == nil {
+		writeError(w, http.StatusNotFound, "no such token")
+		return
+	}
+	expiresAt, expErr := token.ExpiresAt(secret)
+	info := tokenInfo{
+		StatusCode: http.StatusOK,
+		TokenID:    id,
+		Source:     secret.Labels[token.LabelSource],
+		IssuedAt:   secret.Annotations[token.AnnotationIssuedAt],
+		ExpiresAt:  secret.Annotations[token.AnnotationExpiresAt],
+		Expired:    expErr != nil || !s.Clock.Now().Before(expiresAt),
+	}
+	body, _ := json.Marshal(info) // plain strings and a bool always marshal
+	writeBody(w, http.StatusOK, body)
+}
