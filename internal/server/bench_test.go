@@ -19,13 +19,6 @@ package server
 import (
 	"net/http"
 	"testing"
-	"time"
-
-	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clocktesting "k8s.io/utils/clock/testing"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/tokenops/token-operator/internal/token"
 )
@@ -33,11 +26,8 @@ import (
 // BenchmarkValidateHandler measures the whole validate path of one request, routing to
 // answer, over an indexed fake client standing in for the cache.
 func BenchmarkValidateHandler(b *testing.B) {
-	stored := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour), Source: token.SourceHTTP}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: token.HTTPSecretName(stored.ID)}}
-	stored.ApplyTo(secret)
-	c := fake.NewClientBuilder().WithObjects(secret).WithIndex(&corev1.Secret{}, IndexTokenID, indexTokenID).Build()
-	h := (&Server{Client: c, Clock: clocktesting.NewFakeClock(time.Now()), Expiry: &recordingExpirer{}, Log: logr.Discard()}).Handler()
+	srv, stored, _ := cachedServer()
+	h := srv.Handler()
 	for _, tc := range []struct{ name, tok, want string }{
 		{"valid", stored.String(), string(answerValid)},
 		{"unknown", token.Generate().String(), string(answerInvalid)},

@@ -23,11 +23,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
-	clocktesting "k8s.io/utils/clock/testing"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-
-	"github.com/tokenops/token-operator/internal/token"
 )
 
 func TestFailureLimiter(t *testing.T) {
@@ -56,14 +51,8 @@ func TestFailureLimiter(t *testing.T) {
 // TestFailedValidationGuard drives the handler: a client that keeps presenting wrong tokens
 // gets 429 with Retry-After, another client and valid tokens are unaffected.
 func TestFailedValidationGuard(t *testing.T) {
-	stored := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour), Source: token.SourceHTTP}
-	secret := &corev1.Secret{}
-	secret.Namespace, secret.Name = "ns", token.HTTPSecretName(stored.ID)
-	stored.ApplyTo(secret)
-	c := fake.NewClientBuilder().WithObjects(secret).WithIndex(&corev1.Secret{}, IndexTokenID, indexTokenID).Build()
-	clock := clocktesting.NewFakeClock(time.Now())
-	srv := &Server{Client: c, Clock: clock, Expiry: &recordingExpirer{}, Log: logr.Discard(),
-		failures: newFailureLimiter(1, 5)}
+	srv, stored, clock := cachedServer()
+	srv.failures = newFailureLimiter(1, 5)
 	h := srv.Handler()
 	get := func(addr, tok string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, "/app/valid/"+tok, nil)

@@ -50,6 +50,18 @@ func mustRequest(method, target, body string) *http.Request {
 	return httptest.NewRequest(method, target, strings.NewReader(body))
 }
 
+// cachedServer is a Server over a fake client standing in for the manager's cache: one
+// stored HTTP token, concealed as the cache transform conceals it, and the token-id index.
+func cachedServer() (*Server, token.Issued, *clocktesting.FakeClock) {
+	stored := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour), Source: token.SourceHTTP}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: token.HTTPSecretName(stored.ID)}}
+	stored.ApplyTo(secret)
+	token.Conceal(secret)
+	c := fake.NewClientBuilder().WithObjects(secret).WithIndex(&corev1.Secret{}, IndexTokenID, indexTokenID).Build()
+	clock := clocktesting.NewFakeClock(time.Now())
+	return &Server{Client: c, Clock: clock, Expiry: &recordingExpirer{}, Log: logr.Discard()}, stored, clock
+}
+
 func TestParseIssueRequest(t *testing.T) {
 	const def, maxTTL = time.Hour, 24 * time.Hour
 	tests := []struct {
@@ -121,11 +133,7 @@ func FuzzParseIssueRequest(f *testing.F) {
 // answer is JSON with its own status code, never a 5xx, and a stored token's secret never
 // shows up in it.
 func FuzzValidate(f *testing.F) {
-	stored := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour), Source: token.SourceHTTP}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: token.HTTPSecretName(stored.ID)}}
-	stored.ApplyTo(secret)
-	c := fake.NewClientBuilder().WithObjects(secret).WithIndex(&corev1.Secret{}, IndexTokenID, indexTokenID).Build()
-	srv := &Server{Client: c, Clock: clocktesting.NewFakeClock(time.Now()), Expiry: &recordingExpirer{}, Log: logr.Discard()}
+	srv, stored, _ := cachedServer()
 	h := srv.Handler()
 	for _, s := range []string{stored.String(), "", ":", "%00", "%ff%fe", "..%2F..%2Fetc%2Fpasswd", strings.Repeat("a", 10000),
 		stored.ID + ":" + strings.Repeat("A", 26), "a/b", "%"} {
