@@ -38,21 +38,6 @@ const (
 	authTokenPaths = "/app/token/*"
 )
 
-// findByID returns the live (not deleting) token Secret of a token id from the cache.
-func (s *Server) findByID(ctx context.Context, id string) (*corev1.Secret, error) {
-	list := &corev1.SecretList{}
-	if err := s.Client.List(ctx, list, client.MatchingFields{IndexTokenID: id}, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, err
-	}
-	for i := range list.Items {
-		secret := &list.Items[i]
-		if token.IsTokenSecret(secret) && secret.DeletionTimestamp.IsZero() {
-			return secret, nil
-		}
-	}
-	return nil, nil
-}
-
 // tokenResource answers /app/token/{token}: DELETE revokes, GET looks up.
 func (s *Server) tokenResource(w http.ResponseWriter, r *http.Request) {
 	arg := r.URL.Path[len(tokenPrefix):]
@@ -75,12 +60,12 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, presented string
 		writeBody(w, http.StatusOK, answerInvalid)
 		return
 	}
-	secret, err := s.findByID(r.Context(), tok.ID)
+	secret, err := s.find(r.Context(), tok.ID, presented)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "the token cache is unavailable")
 		return
 	}
-	if secret == nil || !token.Holds(secret, presented) {
+	if secret == nil {
 		s.chargeFailure(r)
 		writeBody(w, http.StatusOK, answerInvalid)
 		return
@@ -123,7 +108,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, id string) {
 		writeError(w, http.StatusBadRequest, "want a token id: the 16 hex digits before the colon, never the whole token")
 		return
 	}
-	secret, err := s.findByID(r.Context(), id)
+	secret, err := s.find(r.Context(), id, "")
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "the token cache is unavailable")
 		return

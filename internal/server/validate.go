@@ -87,25 +87,33 @@ func (s *Server) check(ctx context.Context, presented string) (string, error) {
 	if err != nil {
 		return resultMalformed, nil
 	}
+	secret, err := s.find(ctx, tok.ID, presented)
+	if err != nil || secret == nil {
+		return resultUnknown, err
+	}
+	expiresAt, err := token.ExpiresAt(secret)
+	if err != nil || !s.Clock.Now().Before(expiresAt) {
+		s.Expiry.Enqueue(secret)
+		return resultExpired, nil
+	}
+	return resultValid, nil
+}
+
+// find returns, from the cache, the live (not deleting) token Secret of a token id that
+// holds presented (any, when presented is empty), or nil. The object is the cache's own:
+// read it, never change it.
+func (s *Server) find(ctx context.Context, id, presented string) (*corev1.Secret, error) {
 	list := &corev1.SecretList{}
 	// The cache's own objects, read only: no copy on the hot path.
-	if err := s.Client.List(ctx, list, client.MatchingFields{IndexTokenID: tok.ID}, client.UnsafeDisableDeepCopy); err != nil {
-		return "", err
+	if err := s.Client.List(ctx, list, client.MatchingFields{IndexTokenID: id}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
 	}
 	for i := range list.Items {
 		secret := &list.Items[i]
-		if !token.IsTokenSecret(secret) || !secret.DeletionTimestamp.IsZero() {
-			continue
+		if token.IsTokenSecret(secret) && secret.DeletionTimestamp.IsZero() &&
+			(presented == "" || token.Holds(secret, presented)) {
+			return secret, nil
 		}
-		if !token.Holds(secret, presented) {
-			continue
-		}
-		expiresAt, err := token.ExpiresAt(secret)
-		if err != nil || !s.Clock.Now().Before(expiresAt) {
-			s.Expiry.Enqueue(secret)
-			return resultExpired, nil
-		}
-		return resultValid, nil
 	}
-	return resultUnknown, nil
+	return nil, nil
 }
