@@ -34,7 +34,7 @@ func TestGenerateShape(t *testing.T) {
 			t.Fatalf("Parse(Generate()) = %v", err)
 		}
 		if parsed != tok {
-			t.Fatalf("Parse(%q) = %+v, want %+v", tok.Redacted(), parsed, tok)
+			t.Fatalf("Parse of token %s = %+v, want %+v", tok.ID, parsed, tok)
 		}
 		if seen[tok.ID] || seen[tok.Secret] {
 			t.Fatalf("Generate repeated a value after %d tokens", len(seen)/2)
@@ -117,35 +117,6 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestEqual(t *testing.T) {
-	a, _ := Parse(sample)
-	tests := []struct {
-		name string
-		b    Token
-		want bool
-	}{
-		{"same", a, true},
-		{"other secret", Token{ID: a.ID, Secret: "ABCDEFGHIJKLMNOPQRSTUVWXY2"}, false},
-		{"other id", Token{ID: "0123456789abcdee", Secret: a.Secret}, false},
-		{"shorter secret", Token{ID: a.ID, Secret: a.Secret[:10]}, false},
-		{"empty", Token{}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Equal(a, tt.b); got != tt.want {
-				t.Errorf("Equal = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestRedactedHidesSecret(t *testing.T) {
-	tok := Generate()
-	if r := tok.Redacted(); strings.Contains(r, tok.Secret) || !strings.HasPrefix(r, tok.ID+":") {
-		t.Errorf("Redacted() = %q", r)
-	}
-}
-
 func FuzzParse(f *testing.F) {
 	for _, seed := range []string{sample, "", ":", "../../etc/passwd", "%00", "\xff\xfe", Generate().String(),
 		"0123456789abcdef:", ":ABCDEFGHIJKLMNOPQRSTUVWXYZ", strings.Repeat(":", Length)} {
@@ -168,7 +139,7 @@ func FuzzParse(f *testing.F) {
 		if !ValidID(tok.ID) || len(tok.Secret) != SecretLength {
 			t.Fatalf("Parse accepted %q", s)
 		}
-		if again, err := Parse(tok.String()); err != nil || !Equal(again, tok) {
+		if again, err := Parse(tok.String()); err != nil || again != tok {
 			t.Fatalf("round trip of %q failed: %v", s, err)
 		}
 	})
