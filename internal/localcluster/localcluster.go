@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -153,4 +154,15 @@ func (c *Cluster) APIServerPID() (int, error) {
 		return strconv.Atoi(filepath.Base(filepath.Dir(p)))
 	}
 	return 0, fmt.Errorf("no kube-apiserver process with %s", want)
+}
+
+// FreeAddr returns a loopback address with a port that was free a moment ago, for a process
+// started beside the cluster (an operator replica, say).
+func FreeAddr() (string, error) {
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String(), nil
 }

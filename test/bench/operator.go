@@ -20,7 +20,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +28,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tokenops/token-operator/internal/localcluster"
 )
 
 // operator is the operator binary running as a process, as in a cluster.
@@ -40,21 +41,12 @@ type operator struct {
 	ready time.Duration
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
-}
-
 // startOperator starts the operator and waits until it is ready.
 func (b *bench) startOperator(extra ...string) (*operator, error) {
 	addrs := make([]string, 5)
 	for i := range addrs {
 		var err error
-		if addrs[i], err = freeAddr(); err != nil {
+		if addrs[i], err = localcluster.FreeAddr(); err != nil {
 			return nil, err
 		}
 	}

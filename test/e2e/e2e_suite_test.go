@@ -26,7 +26,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -230,10 +229,9 @@ func (r *replica) isLeader() bool {
 
 func freeAddr() string {
 	GinkgoHelper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := localcluster.FreeAddr()
 	Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
+	return addr
 }
 
 // kubectl runs the real kubectl against the local control plane, from the repository root.
