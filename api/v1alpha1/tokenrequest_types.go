@@ -23,7 +23,9 @@ import (
 
 // TokenRequestSpec is what a user asks for: one token, valid for TTL, written into a Secret.
 // The whole spec is immutable: a different TTL, Secret or template means a new TokenRequest.
-// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable: delete and re-create the TokenRequest (or create another) to change ttl, secretName or secretTemplate"
+// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable: delete and re-create the TokenRequest (or create another) to change its fields"
+// +kubebuilder:validation:XValidation:rule="!has(self.rotation) || !has(self.maxUses)",message="rotation and maxUses cannot be combined: a limited-use token is not renewed"
+// +kubebuilder:validation:XValidation:rule="!has(self.rotation) || !has(self.rotation.renewBefore) || duration(self.rotation.renewBefore) < (has(self.ttl) ? duration(self.ttl) : duration('60m'))",message="rotation.renewBefore must be shorter than ttl"
 type TokenRequestSpec struct {
 	// ttl is how long the token is valid after it is issued, as a Go duration string
 	// ("90s", "15m", "24h"). Defaults to 60m, the original service's default. At least 1s;
@@ -50,7 +52,50 @@ type TokenRequestSpec struct {
 	// Certificate secretTemplate does. Keys the operator sets itself win on conflict.
 	// +optional
 	SecretTemplate *SecretTemplate `json:"secretTemplate,omitempty"`
+
+	// rotation, when set, keeps the TokenRequest holding a valid token for as long as it exists:
+	// before the token expires the controller writes a new one into the Secret and keeps the
+	// old one, under previous-token, valid until its own expiry. Unset (the default), the
+	// token expires once and the TokenRequest turns Ready=False, reason Expired.
+	// +optional
+	Rotation *Rotation `json:"rotation,omitempty"`
+
+	// maxUses makes a limited-use token: each POST /app/redeem/{token} spends one use, and the
+	// Secret is deleted when the last one is spent (Ready=False, reason Spent). Validation
+	// (GET /app/valid/{token}) spends none. Unset (the default), the token has no use limit.
+	// From 1 to 1000000; cannot be combined with rotation.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	// +optional
+	MaxUses *int64 `json:"maxUses,omitempty"`
 }
+
+// Rotation says when a token is replaced before it expires: set exactly one field.
+// +kubebuilder:validation:XValidation:rule="has(self.renewBefore) != has(self.renewBeforePercentage)",message="set exactly one of renewBefore and renewBeforePercentage"
+type Rotation struct {
+	// renewBefore is how long before expiresAt the token is replaced, as a Go duration string
+	// ("10m"). At least 1s and shorter than ttl: the old and the new token both validate for
+	// this long.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="renewBefore must be at least 1s"
+	// +optional
+	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
+
+	// renewBeforePercentage is the share of ttl, from 1 to 99, left when the token is
+	// replaced: 25 with a ttl of 60m renews 15 minutes before expiry.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=99
+	// +optional
+	RenewBeforePercentage *int32 `json:"renewBeforePercentage,omitempty"`
+}
+
+// AnnotationRotate on a TokenRequest asks for a new token now, like `cmctl renew`: every new
+// value of it is answered by exactly one rotation. With spec.rotation the old token keeps
+// validating until its own expiry; without, it stops at once (revoke and re-issue). It also
+// renews an Expired or Spent TokenRequest.
+const AnnotationRotate = "tokens.tokenops.io/rotate"
 
 // SecretTemplate is the metadata a user adds to the issued Secret.
 type SecretTemplate struct {
@@ -84,6 +129,9 @@ const (
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonPending means the token is being issued.
 	ReasonPending = "Pending"
+	// ReasonSpent means the last use of a limited-use token was redeemed; its Secret is
+	// deleted and the TokenRequest stays.
+	ReasonSpent = "Spent"
 )
 
 // TokenRequestStatus is the operator's record of the issued token, and the source of truth
@@ -94,7 +142,8 @@ type TokenRequestStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions describe the TokenRequest's state. Ready is the one to watch: True with
-	// reason Issued, or False with reason Expired, SecretConflict, InvalidSpec or Pending.
+	// reason Issued, or False with reason Expired, Spent, SecretConflict, InvalidSpec or
+	// Pending.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -117,6 +166,29 @@ type TokenRequestStatus struct {
 	// re-issued because its Secret was deleted or edited by hand keeps this time.
 	// +optional
 	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+
+	// renewalTime is when the controller will replace the token (spec.rotation only).
+	// +optional
+	RenewalTime *metav1.Time `json:"renewalTime,omitempty"`
+
+	// previousTokenID is the public id of the token the last rotation replaced, while it
+	// still validates.
+	// +optional
+	PreviousTokenID string `json:"previousTokenID,omitempty"`
+
+	// previousExpiresAt is when the previous token stops validating.
+	// +optional
+	PreviousExpiresAt *metav1.Time `json:"previousExpiresAt,omitempty"`
+
+	// revision counts the tokens this TokenRequest has had: 1 for the first, one more for
+	// each rotation or re-issue. The Secret carries the same number.
+	// +optional
+	Revision int64 `json:"revision,omitempty"`
+
+	// lastRotationRequest is the value of the tokens.tokenops.io/rotate annotation that the
+	// controller last answered.
+	// +optional
+	LastRotationRequest string `json:"lastRotationRequest,omitempty"`
 }
 
 // +kubebuilder:object:root=true
@@ -126,6 +198,7 @@ type TokenRequestStatus struct {
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.secretName`
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Renews",type=string,JSONPath=`.status.renewalTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // TokenRequest asks the operator for a short-lived random token, written into a Secret that

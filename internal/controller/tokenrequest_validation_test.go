@@ -61,11 +61,31 @@ var _ = Describe("TokenRequest validation", func() {
 		Entry("secretName too long", map[string]any{"secretName": strings.Repeat("a", 254)}, "spec.secretName: Too long"),
 		Entry("secretName not a DNS name", map[string]any{"secretName": "Not_A_Name"}, "spec.secretName: Invalid value"),
 		Entry("unknown field", map[string]any{"tll": "5m"}, "unknown field \"spec.tll\""),
+		Entry("rotation and maxUses", map[string]any{"rotation": map[string]any{"renewBefore": "1m"}, "maxUses": 1},
+			"rotation and maxUses cannot be combined"),
+		Entry("renewBefore as long as ttl", map[string]any{"ttl": "10m", "rotation": map[string]any{"renewBefore": "10m"}},
+			"rotation.renewBefore must be shorter than ttl"),
+		Entry("renewBefore beyond the default ttl", map[string]any{"rotation": map[string]any{"renewBefore": "2h"}},
+			"rotation.renewBefore must be shorter than ttl"),
+		Entry("renewBefore 500ms", map[string]any{"rotation": map[string]any{"renewBefore": "500ms"}},
+			"renewBefore must be at least 1s"),
+		Entry("both rotation fields", map[string]any{"rotation": map[string]any{"renewBefore": "1m", "renewBeforePercentage": 10}},
+			"set exactly one of renewBefore and renewBeforePercentage"),
+		Entry("empty rotation", map[string]any{"rotation": map[string]any{}},
+			"set exactly one of renewBefore and renewBeforePercentage"),
+		Entry("renewBeforePercentage 100", map[string]any{"rotation": map[string]any{"renewBeforePercentage": 100}},
+			"spec.rotation.renewBeforePercentage: Invalid value"),
+		Entry("maxUses 0", map[string]any{"maxUses": 0}, "spec.maxUses: Invalid value"),
+		Entry("maxUses too many", map[string]any{"maxUses": 1000001}, "spec.maxUses: Invalid value"),
 	)
 
 	It("accepts the shortest and longest valid forms", func(ctx SpecContext) {
 		Expect(create(ctx, map[string]any{"ttl": "1s"})).To(Succeed())
 		Expect(create(ctx, map[string]any{"ttl": "1h30m", "secretName": strings.Repeat("a", 253)})).To(Succeed())
+		Expect(create(ctx, map[string]any{"ttl": "2s", "rotation": map[string]any{"renewBefore": "1s"}})).To(Succeed())
+		Expect(create(ctx, map[string]any{"rotation": map[string]any{"renewBeforePercentage": 99}})).To(Succeed())
+		Expect(create(ctx, map[string]any{"maxUses": 1})).To(Succeed())
+		Expect(create(ctx, map[string]any{"maxUses": 1000000})).To(Succeed())
 	})
 
 	It("rejects any change to the spec", func(ctx SpecContext) {
@@ -75,6 +95,10 @@ var _ = Describe("TokenRequest validation", func() {
 			func(tr *tokensv1alpha1.TokenRequest) { tr.Spec.SecretName = "elsewhere" },
 			func(tr *tokensv1alpha1.TokenRequest) {
 				tr.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: map[string]string{"a": "b"}}
+			},
+			func(tr *tokensv1alpha1.TokenRequest) { tr.Spec.MaxUses = new(int64(3)) },
+			func(tr *tokensv1alpha1.TokenRequest) {
+				tr.Spec.Rotation = &tokensv1alpha1.Rotation{RenewBeforePercentage: new(int32(10))}
 			},
 		} {
 			// A merge patch carries no resourceVersion: only validation can refuse it.
