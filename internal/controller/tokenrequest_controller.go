@@ -24,6 +24,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -52,13 +53,17 @@ const (
 	EventTokenIssued    = "TokenIssued"
 	EventTokenReissued  = "TokenReissued"
 	EventTokenExpired   = "TokenExpired"
+	EventTokenRotated   = "TokenRotated"
+	EventTokenSpent     = "TokenSpent"
 	EventSecretConflict = "SecretConflict"
 	EventInvalidSpec    = "InvalidSpec"
 )
 
 // TokenRequestReconciler issues the token of a TokenRequest into its Secret, exactly once,
-// keeps that Secret as the TokenRequest's status records it, and marks the TokenRequest
-// Expired when the token runs out. Deleting expired Secrets is the ExpiryReconciler's job.
+// keeps that Secret as the TokenRequest's status records it, rotates the token when
+// spec.rotation or the rotate annotation asks, and marks the TokenRequest Expired when the
+// token runs out or Spent when its last use is redeemed. Deleting expired Secrets is the
+// ExpiryReconciler's job; deleting a spent one is this controller's, once the status says so.
 type TokenRequestReconciler struct {
 	client.Client
 	// APIReader reads around the cache before a decision that stale data would make wrong.
@@ -76,7 +81,7 @@ type TokenRequestReconciler struct {
 // +kubebuilder:rbac:groups=tokens.tokenops.io,resources=tokenrequests,verbs=get;list;watch
 // +kubebuilder:rbac:groups=tokens.tokenops.io,resources=tokenrequests/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=tokens.tokenops.io,resources=tokenrequests/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one TokenRequest's Secret and status in line; every status change is
@@ -109,9 +114,14 @@ func (r *TokenRequestReconciler) reconcileToken(ctx context.Context, tr *tokensv
 		return ctrl.Result{}, reconcile.TerminalError(err)
 	}
 	now := r.Clock.Now()
-	if life, ok := recordedLifetime(tr); ok && life.Expired(now) {
-		r.markExpired(tr, life)
-		return ctrl.Result{}, nil
+	if life, ok := recordedLifetime(tr); ok && !rotationRequested(tr) {
+		switch {
+		case spentRecorded(tr):
+			return ctrl.Result{}, r.deleteSpent(ctx, tr)
+		case life.Expired(now) && tr.Spec.Rotation == nil:
+			r.markExpired(tr, life)
+			return ctrl.Result{}, nil
+		}
 	}
 
 	secret := &corev1.Secret{}
@@ -121,6 +131,11 @@ func (r *TokenRequestReconciler) reconcileToken(ctx context.Context, tr *tokensv
 		err = r.issue(ctx, tr, ttl)
 	case err != nil:
 		return ctrl.Result{}, err
+	case token.Spent(secret) && metav1.IsControlledBy(secret, tr) && !rotationRequested(tr):
+		// The next reconcile, woken by this status patch, deletes the Secret: never before
+		// the status says Spent, or a lost patch would have the Secret re-issued.
+		r.markSpent(tr)
+		return ctrl.Result{}, nil
 	default:
 		err = r.keep(ctx, tr, secret, ttl)
 	}
@@ -137,8 +152,7 @@ func (r *TokenRequestReconciler) reconcileToken(ctx context.Context, tr *tokensv
 	}
 	life, _ := recordedLifetime(tr)
 	r.markIssued(tr, life)
-	// Positive: the lifetime was checked above and has not run out.
-	return ctrl.Result{RequeueAfter: max(life.Remaining(r.Clock.Now()), time.Second)}, nil
+	return ctrl.Result{RequeueAfter: r.nextWake(tr, r.Clock.Now())}, nil
 }
 
 // ttl is the TokenRequest's ttl, within the operator's limits.

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -29,7 +28,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -109,7 +107,10 @@ var _ = Describe("TokenRequest controller", func() {
 			"note":                    "for the billing job",
 			token.AnnotationIssuedAt:  tr.Status.IssuedAt.UTC().Format(time.RFC3339),
 			token.AnnotationExpiresAt: tr.Status.ExpiresAt.UTC().Format(time.RFC3339),
+			token.AnnotationRevision:  "1",
 		}))
+		Expect(tr.Status.Revision).To(BeEquivalentTo(1))
+		Expect(tr.Status.RenewalTime).To(BeNil())
 		Expect(s.OwnerReferences).To(ConsistOf(And(
 			HaveField("UID", tr.UID),
 			HaveField("Kind", "TokenRequest"),
@@ -189,24 +190,7 @@ var _ = Describe("TokenRequest controller", func() {
 
 	It("never writes two tokens for one TokenRequest when two managers race", func(ctx SpecContext) {
 		By("watching every write to the namespace's Secrets")
-		w, err := k8sClient.Watch(ctx, &corev1.SecretList{}, client.InNamespace(ns))
-		Expect(err).NotTo(HaveOccurred())
-		defer w.Stop()
-		var mu sync.Mutex
-		seen := map[string]map[string]bool{} // Secret name -> tokens it ever held
-		go func() {
-			defer GinkgoRecover()
-			for ev := range w.ResultChan() {
-				if s, ok := ev.Object.(*corev1.Secret); ok && ev.Type != watch.Deleted {
-					mu.Lock()
-					if seen[s.Name] == nil {
-						seen[s.Name] = map[string]bool{}
-					}
-					seen[s.Name][tokenOf(s)] = true
-					mu.Unlock()
-				}
-			}
-		}()
+		seen := tokensSeen(ctx, ns)
 
 		stopSecond := startManager(newManager())
 		defer stopSecond()
@@ -226,11 +210,7 @@ var _ = Describe("TokenRequest controller", func() {
 				g.Expect(tokenOf(s)).To(HavePrefix(tr.Status.TokenID + ":"))
 			}
 		}).Should(Succeed())
-		Consistently(func() map[string]map[string]bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return seen
-		}).WithTimeout(2 * time.Second).Should(And(HaveLen(n), HaveEach(HaveLen(1))))
+		Consistently(seen).WithTimeout(2 * time.Second).Should(And(HaveLen(n), HaveEach(HaveLen(1))))
 	})
 
 	It("deletes the Secret and shows Expired within 2s of expires-at", func(ctx SpecContext) {

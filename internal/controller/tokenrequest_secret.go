@@ -50,13 +50,16 @@ func (e *invalidSpecError) Error() string {
 }
 
 // issue writes the TokenRequest's token into a new Secret. With no token recorded yet it is the
-// first issuance; with one recorded, the Secret was deleted by hand and the new token keeps the
-// recorded expiry. Create never overwrites: when the name is taken (a cache that has not seen
-// our own write, a racing reconcile, a foreign Secret) the live Secret decides.
+// first issuance. With one recorded, the Secret went away: when a rotation is due the new
+// token gets a new lifetime, otherwise (deleted by hand) it keeps the recorded expiry. Create
+// never overwrites: when the name is taken (a cache that has not seen our own write, a racing
+// reconcile, a foreign Secret) the live Secret decides.
 func (r *TokenRequestReconciler) issue(ctx context.Context, tr *tokensv1alpha1.TokenRequest, ttl time.Duration) error {
 	key := client.ObjectKey{Namespace: tr.Namespace, Name: tr.Status.SecretName}
 	now := r.Clock.Now()
-	life, reissue := recordedLifetime(tr)
+	issued := token.Issued{Token: token.Generate(), Source: token.SourceTokenRequest, UsesLeft: maxUses(tr), Revision: 1}
+	recorded, reissue := recordedIssued(tr)
+	rotated := false
 	if reissue {
 		live := &corev1.Secret{}
 		err := r.APIReader.Get(ctx, key, live)
@@ -69,12 +72,17 @@ func (r *TokenRequestReconciler) issue(ctx context.Context, tr *tokensv1alpha1.T
 		if current, err := r.statusIsCurrent(ctx, tr); err != nil || !current {
 			return err
 		}
-		life.IssuedAt = now.UTC().Truncate(time.Second)
+		issued.Revision = recorded.Revision + 1
+		rotated = rotationDue(tr, recorded, now)
+		if rotated {
+			issued.Lifetime = token.NewLifetime(now, ttl)
+		} else {
+			issued.Lifetime = token.Lifetime{IssuedAt: now.UTC().Truncate(time.Second), ExpiresAt: recorded.ExpiresAt}
+		}
 	} else {
-		life = token.NewLifetime(now, ttl)
+		issued.Lifetime = token.NewLifetime(now, ttl)
 	}
 
-	issued := token.Issued{Token: token.Generate(), Lifetime: life, Source: token.SourceTokenRequest}
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace}}
 	if t := tr.Spec.SecretTemplate; t != nil {
 		secret.Labels = maps.Clone(t.Labels)
@@ -98,31 +106,39 @@ func (r *TokenRequestReconciler) issue(ctx context.Context, tr *tokensv1alpha1.T
 		return err
 	}
 	metrics.TokensIssued.WithLabelValues(string(token.SourceTokenRequest)).Inc()
-	record(tr, issued)
-	if reissue {
+	r.record(tr, issued)
+	switch {
+	case rotated:
+		r.event(tr, EventTokenRotated, "Rotate", "Issued token %s into a new Secret %s (revision %d), expires at %s",
+			issued.ID, key.Name, issued.Revision, issued.ExpiresAt.Format(time.RFC3339))
+	case reissue:
 		r.event(tr, EventTokenReissued, "Reissue", "Secret %s was deleted before expiry; issued token %s", key.Name, issued.ID)
-	} else {
+	default:
 		r.event(tr, EventTokenIssued, "Issue", "Issued token %s into Secret %s, expires at %s",
 			issued.ID, key.Name, issued.ExpiresAt.Format(time.RFC3339))
 	}
 	return nil
 }
 
-// keep makes an existing Secret hold what the status records. A Secret the TokenRequest does
-// not control is a conflict. With nothing recorded yet, the Secret's token is adopted (it was
-// written before a restart or a lost status patch). Edited labels, annotations or token-id are
-// healed from the status; a token whose value was edited cannot be restored, so it is
-// replaced with a new one that keeps the recorded expiry.
+// keep makes an existing Secret hold what the status records, and rotates its token when a
+// rotation is due. A Secret the TokenRequest does not control is a conflict. A Secret holding
+// a token newer than the status records (none yet, or a higher revision) is adopted: it was
+// written before a restart or a lost status patch, so a rotation is never done twice. Edited
+// labels, annotations or token-id are healed from the status; a token whose value was edited
+// cannot be restored, so it is replaced with a new one that keeps the recorded expiry.
 func (r *TokenRequestReconciler) keep(ctx context.Context, tr *tokensv1alpha1.TokenRequest, secret *corev1.Secret, ttl time.Duration) error {
 	if !metav1.IsControlledBy(secret, tr) {
 		return &secretConflictError{name: secret.Name}
 	}
-	life, recorded := recordedLifetime(tr)
-	if recorded && token.InStatus(secret, tr.Status.TokenID, life, token.SourceTokenRequest) {
+	now := r.Clock.Now()
+	recorded, isRecorded := recordedIssued(tr)
+	if isRecorded && token.InStatus(secret, recorded) && !rotationDue(tr, recorded, now) &&
+		(recorded.Previous == nil || now.Before(recorded.Previous.ExpiresAt)) {
 		return nil // the steady state: no API call
 	}
 	if _, _, concealed := token.Concealed(secret); concealed {
-		// The cache keeps only the token's digest: adopt, heal or replace on the live Secret.
+		// The cache keeps only the tokens' digests: adopt, heal, replace or rotate on the
+		// live Secret.
 		live := &corev1.Secret{}
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(secret), live); err != nil {
 			return err // NotFound included: the next reconcile re-issues
@@ -132,40 +148,103 @@ func (r *TokenRequestReconciler) keep(ctx context.Context, tr *tokensv1alpha1.To
 		}
 		secret = live
 	}
-	now := r.Clock.Now()
-	held, heldErr := token.FromSecret(secret)
-	if !recorded {
-		life = token.NewLifetime(now, ttl)
-		if heldErr == nil && !held.IssuedAt.IsZero() && !held.ExpiresAt.IsZero() {
-			life = held.Lifetime
-		}
-	}
-	desired := token.Issued{Token: held.Token, Lifetime: life, Source: token.SourceTokenRequest}
-	replace := heldErr != nil || (recorded && held.ID != tr.Status.TokenID)
-	if replace {
-		if current, err := r.statusIsCurrent(ctx, tr); err != nil || !current {
-			return err
-		}
-		desired.Token = token.Generate()
-		desired.IssuedAt = now.UTC().Truncate(time.Second)
-	}
 
+	desired, change, err := r.desired(ctx, tr, secret, ttl, now)
+	if err != nil || change == changeNone {
+		return err
+	}
 	updated := secret.DeepCopy()
 	if desired.ApplyTo(updated) {
 		// The resourceVersion read with the Secret makes this fail rather than overwrite a
-		// newer write.
+		// newer write: of two managers that both see a rotation due, one writes it.
 		if err := r.Update(ctx, updated); err != nil {
 			return err
 		}
-		if replace {
+		switch change {
+		case changeRotate:
+			metrics.TokensIssued.WithLabelValues(string(token.SourceTokenRequest)).Inc()
+			msg := fmt.Sprintf("Rotated to token %s (revision %d), expires at %s", desired.ID, desired.Revision, desired.ExpiresAt.Format(time.RFC3339))
+			if desired.Previous != nil {
+				msg += fmt.Sprintf("; token %s validates until %s", desired.Previous.ID, desired.Previous.ExpiresAt.Format(time.RFC3339))
+			}
+			r.event(tr, EventTokenRotated, "Rotate", "%s", msg)
+		case changeReplace:
 			metrics.TokensIssued.WithLabelValues(string(token.SourceTokenRequest)).Inc()
 			r.event(tr, EventTokenReissued, "Reissue", "Secret %s held an edited token; issued token %s", secret.Name, desired.ID)
-		} else {
+		case changeHeal:
 			ctrl.LoggerFrom(ctx).Info("Healed edited Secret from status", "secret", secret.Name, "tokenID", desired.ID)
 		}
 	}
-	record(tr, desired)
+	r.record(tr, desired)
 	return nil
+}
+
+// change is what keep does to a live Secret.
+type change int
+
+const (
+	changeNone    change = iota // the cache was stale: wait for the newer TokenRequest
+	changeHeal                  // restore metadata from the status (or adopt: nothing to write)
+	changeReplace               // the token was edited: a new token, same expiry
+	changeRotate                // a new token, a new lifetime, the old one kept as previous
+)
+
+// desired is what the live Secret must hold, and the kind of change that is.
+func (r *TokenRequestReconciler) desired(ctx context.Context, tr *tokensv1alpha1.TokenRequest, secret *corev1.Secret,
+	ttl time.Duration, now time.Time) (token.Issued, change, error) {
+	held, heldErr := token.FromSecret(secret)
+	recorded, isRecorded := recordedIssued(tr)
+	held.Source = token.SourceTokenRequest
+	if tr.Spec.MaxUses != nil && held.UsesLeft == nil {
+		held.UsesLeft = new(int64(0)) // a limit removed by hand counts as spent
+	}
+
+	var desired token.Issued
+	how := changeHeal
+	switch {
+	case heldErr == nil && !held.IssuedAt.IsZero() && !held.ExpiresAt.IsZero() &&
+		(!isRecorded || held.Revision > recorded.Revision):
+		// Written by an earlier pass whose status patch was lost: adopt it as it is, and
+		// take the rotation request it answered as answered.
+		desired = held
+		desired.Revision = max(held.Revision, 1)
+		return desired, how, nil
+	case !isRecorded:
+		desired = token.Issued{Token: held.Token, Lifetime: token.NewLifetime(now, ttl), Source: token.SourceTokenRequest,
+			Revision: 1, UsesLeft: maxUses(tr)}
+		if heldErr != nil {
+			desired.Token, how = token.Generate(), changeReplace
+		}
+		return desired, how, nil
+	}
+
+	desired = recorded
+	desired.Token = held.Token
+	desired.UsesLeft = held.UsesLeft
+	desired.Previous = nil
+	if p := recorded.Previous; p != nil && held.Previous != nil && held.Previous.ID == p.ID && now.Before(p.ExpiresAt) {
+		desired.Previous = &token.Previous{Token: held.Previous.Token, ExpiresAt: p.ExpiresAt}
+	}
+	if heldErr != nil || held.ID != recorded.ID {
+		how = changeReplace
+	}
+	if rotationDue(tr, recorded, now) {
+		how = changeRotate
+	}
+	if how == changeHeal {
+		return desired, how, nil
+	}
+	if current, err := r.statusIsCurrent(ctx, tr); err != nil || !current {
+		return token.Issued{}, changeNone, err
+	}
+	if how == changeRotate {
+		return rotate(tr, desired, heldErr == nil && held.ID == recorded.ID, ttl, now), how, nil
+	}
+	desired.Token = token.Generate()
+	desired.IssuedAt = now.UTC().Truncate(time.Second)
+	desired.Revision++
+	desired.UsesLeft = maxUses(tr)
+	return desired, how, nil
 }
 
 // statusIsCurrent reports whether the cached TokenRequest records the same token as the API
@@ -184,8 +263,22 @@ func (r *TokenRequestReconciler) statusIsCurrent(ctx context.Context, tr *tokens
 }
 
 // record writes the issued token's public record into the status.
-func record(tr *tokensv1alpha1.TokenRequest, issued token.Issued) {
-	tr.Status.TokenID = issued.ID
-	tr.Status.IssuedAt = &metav1.Time{Time: issued.IssuedAt}
-	tr.Status.ExpiresAt = &metav1.Time{Time: issued.ExpiresAt}
+func (r *TokenRequestReconciler) record(tr *tokensv1alpha1.TokenRequest, issued token.Issued) {
+	s := &tr.Status
+	s.TokenID = issued.ID
+	s.IssuedAt = &metav1.Time{Time: issued.IssuedAt}
+	s.ExpiresAt = &metav1.Time{Time: issued.ExpiresAt}
+	s.Revision = issued.Revision
+	s.PreviousTokenID, s.PreviousExpiresAt = "", nil
+	if p := issued.Previous; p != nil {
+		s.PreviousTokenID, s.PreviousExpiresAt = p.ID, &metav1.Time{Time: p.ExpiresAt}
+	}
+	s.RenewalTime = nil
+	if t, ok := renewalTime(tr, issued); ok {
+		s.RenewalTime = &metav1.Time{Time: t}
+	}
+	// Recording a token answers any rotation request made so far (a request present at
+	// creation asks for nothing more than the first token). A pending request never gets
+	// here without the rotation that answers it: rotationDue includes it.
+	s.LastRotationRequest = tr.Annotations[tokensv1alpha1.AnnotationRotate]
 }

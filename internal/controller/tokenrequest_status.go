@@ -69,8 +69,11 @@ func setReady(tr *tokensv1alpha1.TokenRequest, status metav1.ConditionStatus, re
 }
 
 func (r *TokenRequestReconciler) markIssued(tr *tokensv1alpha1.TokenRequest, life token.Lifetime) {
-	setReady(tr, metav1.ConditionTrue, tokensv1alpha1.ReasonIssued, fmt.Sprintf("Token %s is in Secret %s until %s",
-		tr.Status.TokenID, tr.Status.SecretName, life.ExpiresAt.Format(time.RFC3339)))
+	msg := fmt.Sprintf("Token %s is in Secret %s until %s", tr.Status.TokenID, tr.Status.SecretName, life.ExpiresAt.Format(time.RFC3339))
+	if t := tr.Status.RenewalTime; t != nil {
+		msg += ", renewed at " + t.UTC().Format(time.RFC3339)
+	}
+	setReady(tr, metav1.ConditionTrue, tokensv1alpha1.ReasonIssued, msg)
 }
 
 func (r *TokenRequestReconciler) markExpired(tr *tokensv1alpha1.TokenRequest, life token.Lifetime) {
@@ -78,6 +81,13 @@ func (r *TokenRequestReconciler) markExpired(tr *tokensv1alpha1.TokenRequest, li
 		tr.Status.TokenID, life.ExpiresAt.Format(time.RFC3339), tr.Status.SecretName)
 	if setReady(tr, metav1.ConditionFalse, tokensv1alpha1.ReasonExpired, msg) {
 		r.event(tr, EventTokenExpired, "Expire", "%s", msg)
+	}
+}
+
+func (r *TokenRequestReconciler) markSpent(tr *tokensv1alpha1.TokenRequest) {
+	msg := fmt.Sprintf("The last use of token %s was redeemed; its Secret %s is deleted", tr.Status.TokenID, tr.Status.SecretName)
+	if setReady(tr, metav1.ConditionFalse, tokensv1alpha1.ReasonSpent, msg) {
+		r.event(tr, EventTokenSpent, "Spend", "%s", msg)
 	}
 }
 

@@ -173,10 +173,12 @@ func TestConceal(t *testing.T) {
 		if TokenID(s) != issued.ID {
 			t.Errorf("TokenID = %q", TokenID(s))
 		}
-		if !InStatus(s, issued.ID, issued.Lifetime, SourceTokenRequest) {
+		if !InStatus(s, issued) {
 			t.Error("InStatus refuses the Secret ApplyTo wrote")
 		}
-		if InStatus(s, issued.ID, Lifetime{IssuedAt: issued.IssuedAt, ExpiresAt: issued.ExpiresAt.Add(time.Hour)}, SourceTokenRequest) {
+		later := issued
+		later.ExpiresAt = later.ExpiresAt.Add(time.Hour)
+		if InStatus(s, later) {
 			t.Error("InStatus accepts another expiry")
 		}
 	}
@@ -189,5 +191,145 @@ func TestConceal(t *testing.T) {
 	Conceal(empty)
 	if _, _, ok := Concealed(empty); ok {
 		t.Error("Conceal touched a Secret without a token")
+	}
+}
+
+// rotated is a Secret holding a rotated token: current, previous, revision 2.
+func rotated(now time.Time) (Issued, *corev1.Secret) {
+	issued := Issued{
+		Token:    Generate(),
+		Lifetime: NewLifetime(now, time.Hour),
+		Source:   SourceTokenRequest,
+		Revision: 2,
+		Previous: &Previous{Token: Generate(), ExpiresAt: now.Add(10 * time.Minute).Truncate(time.Second)},
+	}
+	secret := &corev1.Secret{}
+	issued.ApplyTo(secret)
+	return issued, secret
+}
+
+func TestRotatedSecret(t *testing.T) {
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	issued, secret := rotated(now)
+	if got := secret.Annotations[AnnotationRevision]; got != "2" {
+		t.Errorf("revision annotation = %q", got)
+	}
+	back, err := FromSecret(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Previous == nil || *back.Previous != *issued.Previous || back.Revision != 2 {
+		t.Errorf("FromSecret = %+v, want previous %+v and revision 2", back, issued.Previous)
+	}
+	concealed := secret.DeepCopy()
+	Conceal(concealed)
+	for k, v := range concealed.Data {
+		if strings.Contains(string(v), issued.Previous.Secret) || strings.Contains(string(v), issued.Secret) {
+			t.Fatalf("concealed data %s still holds a secret", k)
+		}
+	}
+	for _, s := range []*corev1.Secret{secret, concealed} {
+		if got := Match(s, issued.Previous.String()); got != SlotPrevious {
+			t.Errorf("Match(previous) = %v", got)
+		}
+		if got := Match(s, issued.String()); got != SlotCurrent {
+			t.Errorf("Match(current) = %v", got)
+		}
+		if got := PreviousTokenID(s); got != issued.Previous.ID {
+			t.Errorf("PreviousTokenID = %q", got)
+		}
+		if !InStatus(s, issued) {
+			t.Error("InStatus refuses the rotated Secret")
+		}
+		noPrevious := issued
+		noPrevious.Previous = nil
+		if InStatus(s, noPrevious) {
+			t.Error("InStatus ignores the previous token")
+		}
+	}
+
+	// Dropping the previous token removes its data and annotation.
+	issued.Previous = nil
+	if !issued.ApplyTo(secret) {
+		t.Fatal("ApplyTo without previous reported no change")
+	}
+	if _, ok := secret.Data[DataPreviousToken]; ok {
+		t.Error("previous-token kept")
+	}
+	if _, ok := secret.Annotations[AnnotationPreviousExpiresAt]; ok {
+		t.Error("previous-expires-at kept")
+	}
+}
+
+func TestVerify(t *testing.T) {
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	issued, rotatedSecret := rotated(now)
+	one := int64(1)
+	zero := int64(0)
+	limited := func(n *int64) *corev1.Secret {
+		i := Issued{Token: issued.Token, Lifetime: issued.Lifetime, Source: SourceHTTP, UsesLeft: n}
+		s := &corev1.Secret{}
+		i.ApplyTo(s)
+		return s
+	}
+	garbled := limited(&one)
+	garbled.Annotations[AnnotationUsesLeft] = "many"
+	tests := []struct {
+		name      string
+		secret    *corev1.Secret
+		presented string
+		at        time.Time
+		want      Verdict
+	}{
+		{"current", rotatedSecret, issued.String(), now, VerdictValid},
+		{"previous during overlap", rotatedSecret, issued.Previous.String(), now, VerdictValid},
+		{"previous after its expiry", rotatedSecret, issued.Previous.String(), issued.Previous.ExpiresAt, VerdictExpired},
+		{"current after the previous expired", rotatedSecret, issued.String(), issued.Previous.ExpiresAt, VerdictValid},
+		{"current at its expiry", rotatedSecret, issued.String(), issued.ExpiresAt, VerdictExpired},
+		{"another token", rotatedSecret, Generate().String(), now, VerdictUnknown},
+		{"one use left", limited(&one), issued.String(), now, VerdictValid},
+		{"no use left", limited(&zero), issued.String(), now, VerdictSpent},
+		{"unreadable uses left", garbled, issued.String(), now, VerdictSpent},
+		{"unlimited", limited(nil), issued.String(), now, VerdictValid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, s := range []*corev1.Secret{tt.secret, concealedCopy(tt.secret)} {
+				if got := Verify(s, tt.presented, tt.at); got != tt.want {
+					t.Errorf("Verify = %s, want %s (concealed: %v)", got, tt.want, s != tt.secret)
+				}
+			}
+		})
+	}
+}
+
+func concealedCopy(s *corev1.Secret) *corev1.Secret {
+	c := s.DeepCopy()
+	Conceal(c)
+	return c
+}
+
+func TestUsesLeft(t *testing.T) {
+	tests := []struct {
+		annotation *string
+		n          int64
+		limited    bool
+		spent      bool
+	}{
+		{nil, 0, false, false},
+		{new("3"), 3, true, false},
+		{new("0"), 0, true, true},
+		{new("-1"), 0, true, true},
+		{new("x"), 0, true, true},
+	}
+	for _, tt := range tests {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{}}}
+		if tt.annotation != nil {
+			s.Annotations[AnnotationUsesLeft] = *tt.annotation
+		}
+		n, limited := UsesLeft(s)
+		if n != tt.n || limited != tt.limited || Spent(s) != tt.spent {
+			t.Errorf("%v: UsesLeft = %d, %v; Spent = %v", tt.annotation, n, limited, Spent(s))
+		}
 	}
 }

@@ -1,0 +1,152 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/token"
+)
+
+// recordedIssued is the public record of the token the status holds (no secrets), if any.
+func recordedIssued(tr *tokensv1alpha1.TokenRequest) (token.Issued, bool) {
+	life, ok := recordedLifetime(tr)
+	if !ok {
+		return token.Issued{}, false
+	}
+	s := tr.Status
+	issued := token.Issued{Token: token.Token{ID: s.TokenID}, Lifetime: life, Source: token.SourceTokenRequest, Revision: s.Revision}
+	if s.PreviousTokenID != "" && s.PreviousExpiresAt != nil {
+		issued.Previous = &token.Previous{Token: token.Token{ID: s.PreviousTokenID}, ExpiresAt: s.PreviousExpiresAt.UTC()}
+	}
+	return issued, true
+}
+
+// rotationRequested reports whether the rotate annotation holds a value not yet answered.
+func rotationRequested(tr *tokensv1alpha1.TokenRequest) bool {
+	v := tr.Annotations[tokensv1alpha1.AnnotationRotate]
+	return tr.Status.TokenID != "" && v != "" && v != tr.Status.LastRotationRequest
+}
+
+// renewalTime is when spec.rotation replaces a token, whole seconds; ok is false without
+// spec.rotation. A rotation never pushes out a previous token that still validates: when
+// renewBefore is more than half the ttl, the renewal waits for the previous token's expiry,
+// so at most two tokens validate at once and each until its own expiry.
+func renewalTime(tr *tokensv1alpha1.TokenRequest, issued token.Issued) (time.Time, bool) {
+	rot := tr.Spec.Rotation
+	var at time.Time
+	switch {
+	case rot == nil:
+		return time.Time{}, false
+	case rot.RenewBefore != nil:
+		at = issued.ExpiresAt.Add(-rot.RenewBefore.Duration).Truncate(time.Second)
+	case rot.RenewBeforePercentage != nil:
+		before := issued.ExpiresAt.Sub(issued.IssuedAt) * time.Duration(*rot.RenewBeforePercentage) / 100
+		at = issued.ExpiresAt.Add(-before).Truncate(time.Second)
+	default:
+		return time.Time{}, false
+	}
+	if p := issued.Previous; p != nil && p.ExpiresAt.After(at) {
+		at = p.ExpiresAt
+	}
+	return at, true
+}
+
+// rotationDue reports whether the token must be replaced at now: on request, or at its
+// renewal time (an expired token of a rotating TokenRequest included).
+func rotationDue(tr *tokensv1alpha1.TokenRequest, issued token.Issued, now time.Time) bool {
+	if rotationRequested(tr) {
+		return true
+	}
+	t, ok := renewalTime(tr, issued)
+	return ok && !now.Before(t)
+}
+
+// rotate is the token that replaces current at now: a new lifetime, the next revision, a
+// fresh use count. With spec.rotation, a current token that still validates (valid is false
+// for one edited by hand) becomes the previous token until its own expiry; without, a
+// requested rotation cuts it off at once.
+func rotate(tr *tokensv1alpha1.TokenRequest, current token.Issued, valid bool, ttl time.Duration, now time.Time) token.Issued {
+	next := token.Issued{
+		Token:    token.Generate(),
+		Lifetime: token.NewLifetime(now, ttl),
+		Source:   token.SourceTokenRequest,
+		Revision: current.Revision + 1,
+		UsesLeft: maxUses(tr),
+	}
+	if tr.Spec.Rotation != nil && valid && now.Before(current.ExpiresAt) {
+		next.Previous = &token.Previous{Token: current.Token, ExpiresAt: current.ExpiresAt}
+	}
+	return next
+}
+
+// nextWake is how long until the next thing the controller must do for a TokenRequest that
+// holds a token: rotate it, drop the previous token, or mark it expired.
+func (r *TokenRequestReconciler) nextWake(tr *tokensv1alpha1.TokenRequest, now time.Time) time.Duration {
+	recorded, _ := recordedIssued(tr)
+	next := recorded.ExpiresAt
+	if t, ok := renewalTime(tr, recorded); ok {
+		next = t
+	}
+	if p := tr.Status.PreviousExpiresAt; p != nil && p.Time.Before(next) {
+		next = p.UTC()
+	}
+	if d := next.Sub(now); d > 0 {
+		return d
+	}
+	// Due but not done (a stale cache): the newer TokenRequest's event comes first.
+	return time.Second
+}
+
+// maxUses is a fresh use count for the TokenRequest's token, nil without a limit.
+func maxUses(tr *tokensv1alpha1.TokenRequest) *int64 {
+	if tr.Spec.MaxUses == nil {
+		return nil
+	}
+	return new(*tr.Spec.MaxUses)
+}
+
+// spentRecorded reports whether the status says the last use was redeemed.
+func spentRecorded(tr *tokensv1alpha1.TokenRequest) bool {
+	c := meta.FindStatusCondition(tr.Status.Conditions, tokensv1alpha1.ConditionReady)
+	return c != nil && c.Reason == tokensv1alpha1.ReasonSpent
+}
+
+// deleteSpent deletes the Secret of a TokenRequest whose status says Spent, if it is still
+// there and still spent.
+func (r *TokenRequestReconciler) deleteSpent(ctx context.Context, tr *tokensv1alpha1.TokenRequest) error {
+	secret := &corev1.Secret{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: tr.Namespace, Name: tr.Status.SecretName}, secret); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !metav1.IsControlledBy(secret, tr) || !token.Spent(secret) || !secret.DeletionTimestamp.IsZero() {
+		return nil
+	}
+	err := r.Delete(ctx, secret, client.Preconditions{UID: &secret.UID})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil // gone already, or replaced by a newer Secret
+	}
+	return err
+}
