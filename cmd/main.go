@@ -103,7 +103,7 @@ func main() {
 	flag.BoolVar(&api.AccessLog, "http-access-log", true, "Log one line per HTTP request (never the token).")
 	flag.StringVar(&httpAuth, "http-auth", "none", "Who may issue and clear tokens over HTTP: none (anyone) or kubernetes "+
 		"(a bearer token that a TokenReview accepts and a SubjectAccessReview allows).")
-	flag.BoolVar(&api.AuthValidate, "http-auth-validate", false, "With --http-auth=kubernetes, guard GET /app/valid too.")
+	flag.BoolVar(&api.AuthValidate, "http-auth-validate", false, "With --http-auth=kubernetes, guard GET /app/valid and POST /app/redeem too.")
 	flag.Float64Var(&api.FailedValidationsPerSecond, "http-failed-validation-rate", 10,
 		"Failed validations a client address may make per second before 429 (0: no limit).")
 	flag.IntVar(&api.FailedValidationsBurst, "http-failed-validation-burst", 100,
@@ -191,6 +191,7 @@ func main() {
 	}
 	api.MaxTTL = tokenRequest.MaxTTL
 	api.Client = mgr.GetClient()
+	api.APIReader = mgr.GetAPIReader()
 	api.Cache = mgr.GetCache()
 	api.Expiry = &expiry
 	api.Log = ctrl.Log.WithName("http")

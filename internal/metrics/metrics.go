@@ -36,10 +36,18 @@ var (
 		Help: "Token Secrets deleted because their token expired.",
 	})
 
-	// Validations counts GET /app/valid answers by result: valid, unknown, expired, malformed.
+	// Validations counts GET /app/valid answers by result: valid, unknown, expired, spent,
+	// malformed.
 	Validations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tokenoperator_validations_total",
-		Help: "Token validations over HTTP, by result (valid, unknown, expired, malformed).",
+		Help: "Token validations over HTTP, by result (valid, unknown, expired, spent, malformed).",
+	}, []string{"result"})
+
+	// Redemptions counts POST /app/redeem answers by result: valid (a use spent, or a token
+	// without a use limit), unknown, expired, spent, malformed.
+	Redemptions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tokenoperator_redemptions_total",
+		Help: "Token redemptions over HTTP, by result (valid, unknown, expired, spent, malformed).",
 	}, []string{"result"})
 
 	// RequestDuration observes HTTP API requests by route template and status code.
@@ -51,5 +59,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(TokensIssued, ExpiredDeleted, Validations, RequestDuration)
+	metrics.Registry.MustRegister(TokensIssued, ExpiredDeleted, Validations, Redemptions, RequestDuration)
 }

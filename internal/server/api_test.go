@@ -233,7 +233,7 @@ var _ = Describe("The /app HTTP API", func() {
 		code, body, _ := call(apiURL, http.MethodGet, "/app/token/"+parsed.ID, "")
 		Expect(code).To(Equal(http.StatusOK))
 		Expect(body).To(MatchRegexp(`^\{"status_code":200,"token_id":"` + parsed.ID +
-			`","source":"http","issued_at":"[^"]+Z","expires_at":"[^"]+Z","expired":false,"uses_left":null\}$`))
+			`","source":"http","issued_at":"[^"]+Z","expires_at":"[^"]+Z","current":true,"expired":false,"uses_left":null\}$`))
 		Expect(body).NotTo(ContainSubstring(parsed.Secret))
 		code, _, _ = call(apiURL, http.MethodGet, "/app/token/"+tok, "")
 		Expect(code).To(Equal(http.StatusBadRequest), "a whole token is no id")
@@ -328,7 +328,7 @@ var _ = Describe("The /app HTTP API", func() {
 		Expect(resp.Header.Get("Allow")).To(Equal("POST"))
 	})
 
-	It("describes the three endpoints in /openapi.json", func() {
+	It("describes every endpoint in /openapi.json", func() {
 		_, body, _ := call(apiURL, http.MethodGet, "/openapi.json", "")
 		var doc struct {
 			OpenAPI string                    `json:"openapi"`
@@ -339,6 +339,8 @@ var _ = Describe("The /app HTTP API", func() {
 		Expect(doc.Paths["/app/token"]).To(HaveKey("post"))
 		Expect(doc.Paths["/app/valid/{token}"]).To(HaveKey("get"))
 		Expect(doc.Paths["/app/clear/all/tokens"]).To(HaveKey("delete"))
+		Expect(doc.Paths["/app/token/{token}"]).To(And(HaveKey("get"), HaveKey("delete")))
+		Expect(doc.Paths["/app/redeem/{token}"]).To(HaveKey("post"))
 	})
 
 	It("answers 503 when the API server cannot store a token", func() {

@@ -69,36 +69,49 @@ func TestParseIssueRequest(t *testing.T) {
 		body string
 		want time.Duration
 		code int
+		uses int64 // 0: no use limit
 	}{
-		{"empty", "", def, 0},
-		{"whitespace", " \n\t", def, 0},
-		{"empty object", "{}", def, 0},
-		{"null ttl", `{"ttl":null}`, def, 0},
-		{"15m", `{"ttl":"15m"}`, 15 * time.Minute, 0},
-		{"1s", `{"ttl":"1s"}`, time.Second, 0},
-		{"max", `{"ttl":"24h"}`, maxTTL, 0},
-		{"below 1s", `{"ttl":"999ms"}`, 0, 400},
-		{"negative", `{"ttl":"-1s"}`, 0, 400},
-		{"above max", `{"ttl":"24h1s"}`, 0, 400},
-		{"beyond int64", `{"ttl":"9999999h"}`, 0, 400},
-		{"negative beyond int64", `{"ttl":"-9999999h"}`, 0, 400},
-		{"not a duration", `{"ttl":"soon"}`, 0, 400},
-		{"number", `{"ttl":60}`, 0, 400},
-		{"unknown field", `{"ttl":"1m","x":1}`, 0, 400},
-		{"not JSON", "ttl=1m", 0, 400},
-		{"array", "[]", 0, 400},
-		{"string", `"1m"`, 0, 400},
-		{"trailing object", `{}{}`, 0, 400},
-		{"trailing garbage", `{} x`, 0, 400},
-		{"too large", strings.Repeat(" ", MaxBodyBytes+1), 0, 413},
-		{"just fits", `{"ttl":"1m"}` + strings.Repeat(" ", MaxBodyBytes-12), time.Minute, 0},
+		{"empty", "", def, 0, 0},
+		{"whitespace", " \n\t", def, 0, 0},
+		{"empty object", "{}", def, 0, 0},
+		{"null ttl", `{"ttl":null}`, def, 0, 0},
+		{"15m", `{"ttl":"15m"}`, 15 * time.Minute, 0, 0},
+		{"1s", `{"ttl":"1s"}`, time.Second, 0, 0},
+		{"max", `{"ttl":"24h"}`, maxTTL, 0, 0},
+		{"below 1s", `{"ttl":"999ms"}`, 0, 400, 0},
+		{"negative", `{"ttl":"-1s"}`, 0, 400, 0},
+		{"above max", `{"ttl":"24h1s"}`, 0, 400, 0},
+		{"beyond int64", `{"ttl":"9999999h"}`, 0, 400, 0},
+		{"negative beyond int64", `{"ttl":"-9999999h"}`, 0, 400, 0},
+		{"not a duration", `{"ttl":"soon"}`, 0, 400, 0},
+		{"number", `{"ttl":60}`, 0, 400, 0},
+		{"unknown field", `{"ttl":"1m","x":1}`, 0, 400, 0},
+		{"not JSON", "ttl=1m", 0, 400, 0},
+		{"array", "[]", 0, 400, 0},
+		{"string", `"1m"`, 0, 400, 0},
+		{"trailing object", `{}{}`, 0, 400, 0},
+		{"trailing garbage", `{} x`, 0, 400, 0},
+		{"too large", strings.Repeat(" ", MaxBodyBytes+1), 0, 413, 0},
+		{"just fits", `{"ttl":"1m"}` + strings.Repeat(" ", MaxBodyBytes-12), time.Minute, 0, 0},
+		{"one use", `{"max_uses":1}`, def, 0, 1},
+		{"uses and ttl", `{"ttl":"5m","max_uses":1000000}`, 5 * time.Minute, 0, MaxUses},
+		{"null uses", `{"max_uses":null}`, def, 0, 0},
+		{"zero uses", `{"max_uses":0}`, 0, 400, 0},
+		{"negative uses", `{"max_uses":-1}`, 0, 400, 0},
+		{"too many uses", `{"max_uses":1000001}`, 0, 400, 0},
+		{"fractional uses", `{"max_uses":1.5}`, 0, 400, 0},
+		{"uses as a string", `{"max_uses":"1"}`, 0, 400, 0},
+		{"uses beyond int64", `{"max_uses":99999999999999999999}`, 0, 400, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseIssueRequest(strings.NewReader(tt.body), def, maxTTL)
 			if tt.code == 0 {
-				if err != nil || got != tt.want {
+				if err != nil || got.TTL != tt.want {
 					t.Fatalf("got %v, %v; want %v", got, err, tt.want)
+				}
+				if uses := got.MaxUses; (uses == nil) != (tt.uses == 0) || (uses != nil && *uses != tt.uses) {
+					t.Fatalf("max uses %v, want %d", uses, tt.uses)
 				}
 				return
 			}
@@ -111,11 +124,11 @@ func TestParseIssueRequest(t *testing.T) {
 }
 
 func FuzzParseIssueRequest(f *testing.F) {
-	for _, s := range []string{"", "{}", `{"ttl":"15m"}`, `{"ttl":"-1s"}`, "[", `{"ttl":"1e9h"}`, "\xff"} {
+	for _, s := range []string{"", "{}", `{"ttl":"15m"}`, `{"ttl":"-1s"}`, "[", `{"ttl":"1e9h"}`, "\xff", `{"max_uses":3}`, `{"max_uses":1e2}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		ttl, err := ParseIssueRequest(strings.NewReader(body), time.Hour, 24*time.Hour)
+		req, err := ParseIssueRequest(strings.NewReader(body), time.Hour, 24*time.Hour)
 		if err != nil {
 			var re *requestError
 			if !errors.As(err, &re) || (re.code != 400 && re.code != 413) {
@@ -123,8 +136,11 @@ func FuzzParseIssueRequest(f *testing.F) {
 			}
 			return
 		}
-		if ttl < time.Second || ttl > 24*time.Hour {
-			t.Fatalf("accepted ttl %v out of bounds", ttl)
+		if req.TTL < time.Second || req.TTL > 24*time.Hour {
+			t.Fatalf("accepted ttl %v out of bounds", req.TTL)
+		}
+		if req.MaxUses != nil && (*req.MaxUses < 1 || *req.MaxUses > MaxUses) {
+			t.Fatalf("accepted max_uses %d out of bounds", *req.MaxUses)
 		}
 	})
 }

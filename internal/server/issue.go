@@ -42,10 +42,23 @@ const MaxBodyBytes = 4 << 10
 // durationSyntax matches what time.ParseDuration reads, whatever the size.
 var durationSyntax = regexp.MustCompile(`^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))*$`)
 
-// issueRequest is the optional body of POST /app/token.
-type issueRequest struct {
+// MaxUses is the largest use count a limited-use token may have.
+const MaxUses = 1000000
+
+// issueBody is the optional body of POST /app/token.
+type issueBody struct {
 	// TTL is a Go duration string, such as "15m".
 	TTL *string `json:"ttl"`
+	// MaxUses makes a limited-use token: POST /app/redeem spends one use each.
+	MaxUses *int64 `json:"max_uses"`
+}
+
+// IssueRequest is what POST /app/token asks for.
+type IssueRequest struct {
+	// TTL is the token's lifetime.
+	TTL time.Duration
+	// MaxUses is the token's use count, nil for a token without a use limit.
+	MaxUses *int64
 }
 
 // requestError is a client mistake, answered with its status code and detail.
@@ -60,38 +73,55 @@ func badRequest(format string, args ...any) *requestError {
 	return &requestError{code: http.StatusBadRequest, detail: fmt.Sprintf(format, args...)}
 }
 
-// ParseIssueRequest reads the body of POST /app/token and returns the ttl to issue with: the
-// default for an empty body or a missing or null ttl, and an error with a client status code
-// (400 or 413) for anything else that is not {"ttl":"<duration within bounds>"}.
-func ParseIssueRequest(body io.Reader, defaultTTL, maxTTL time.Duration) (time.Duration, error) {
+// ParseIssueRequest reads the body of POST /app/token: the default ttl for an empty body or a
+// missing or null ttl, no use limit for a missing or null max_uses, and an error with a
+// client status code (400 or 413) for anything else that is not
+// {"ttl":"<duration within bounds>","max_uses":<1..MaxUses>}.
+func ParseIssueRequest(body io.Reader, defaultTTL, maxTTL time.Duration) (IssueRequest, error) {
+	req := IssueRequest{TTL: defaultTTL}
 	raw, err := io.ReadAll(io.LimitReader(body, MaxBodyBytes+1))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return 0, &requestError{code: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("body: larger than %d bytes", MaxBodyBytes)}
+			return IssueRequest{}, &requestError{code: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("body: larger than %d bytes", MaxBodyBytes)}
 		}
-		return 0, badRequest("body: %v", err)
+		return IssueRequest{}, badRequest("body: %v", err)
 	}
 	if len(raw) > MaxBodyBytes {
-		return 0, &requestError{code: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("body: larger than %d bytes", MaxBodyBytes)}
+		return IssueRequest{}, &requestError{code: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("body: larger than %d bytes", MaxBodyBytes)}
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
-		return defaultTTL, nil
+		return req, nil
 	}
-	var req issueRequest
+	var b issueBody
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return 0, badRequest("body: want a JSON object such as {\"ttl\":\"15m\"}: %v", err)
+	if err := dec.Decode(&b); err != nil {
+		return IssueRequest{}, badRequest("body: want a JSON object such as {\"ttl\":\"15m\",\"max_uses\":1}: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return 0, badRequest("body: want a single JSON object")
+		return IssueRequest{}, badRequest("body: want a single JSON object")
 	}
-	if req.TTL == nil {
-		return defaultTTL, nil
+	if b.MaxUses != nil {
+		if *b.MaxUses < 1 || *b.MaxUses > MaxUses {
+			return IssueRequest{}, badRequest("max_uses: must be from 1 to %d", MaxUses)
+		}
+		req.MaxUses = b.MaxUses
 	}
-	ttl, err := time.ParseDuration(*req.TTL)
+	if b.TTL == nil {
+		return req, nil
+	}
+	req.TTL, err = parseTTL(*b.TTL, maxTTL)
+	if err != nil {
+		return IssueRequest{}, err
+	}
+	return req, nil
+}
+
+// parseTTL reads a ttl within 1s and maxTTL.
+func parseTTL(s string, maxTTL time.Duration) (time.Duration, error) {
+	ttl, err := time.ParseDuration(s)
 	switch {
-	case err != nil && durationSyntax.MatchString(*req.TTL):
+	case err != nil && durationSyntax.MatchString(s):
 		// Well-formed but beyond what a time.Duration holds (about 292 years).
 		return 0, badRequest("ttl: must be at most %s", maxTTL)
 	case err != nil:
@@ -108,7 +138,7 @@ func ParseIssueRequest(body io.Reader, defaultTTL, maxTTL time.Duration) (time.D
 // once the API server has stored it and this replica's cache holds it, so that the token
 // validates here as soon as the client has it.
 func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
-	ttl, err := ParseIssueRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes), s.DefaultTTL, s.MaxTTL)
+	req, err := ParseIssueRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes), s.DefaultTTL, s.MaxTTL)
 	if err != nil {
 		if re, ok := errors.AsType[*requestError](err); ok {
 			writeError(w, re.code, re.detail)
@@ -120,7 +150,8 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.WriteTimeout)
 	defer cancel()
 
-	issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(s.Clock.Now(), ttl), Source: token.SourceHTTP}
+	issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(s.Clock.Now(), req.TTL), Source: token.SourceHTTP,
+		UsesLeft: req.MaxUses}
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: token.HTTPSecretName(issued.ID)}}
 	issued.ApplyTo(secret)
 	if err := s.Client.Create(ctx, secret); err != nil {

@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -95,11 +96,14 @@ type tokenInfo struct {
 	StatusCode int    `json:"status_code"`
 	TokenID    string `json:"token_id"`
 	Source     string `json:"source"`
-	IssuedAt   string `json:"issued_at"`
-	ExpiresAt  string `json:"expires_at"`
-	Expired    bool   `json:"expired"`
-	// UsesLeft is null: every token may be validated any number of times.
-	UsesLeft *int `json:"uses_left"`
+	// IssuedAt is null for the previous token of a rotation: only its expiry is kept.
+	IssuedAt  *string `json:"issued_at"`
+	ExpiresAt string  `json:"expires_at"`
+	// Current is false for the previous token of a rotation, valid until expires_at.
+	Current bool `json:"current"`
+	Expired bool `json:"expired"`
+	// UsesLeft is how many redemptions a limited-use token has left; null without a limit.
+	UsesLeft *int64 `json:"uses_left"`
 }
 
 // lookup answers the metadata of a token by its public id, as Vault's lookup by accessor.
@@ -122,10 +126,21 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, id string) {
 		StatusCode: http.StatusOK,
 		TokenID:    id,
 		Source:     secret.Labels[token.LabelSource],
-		IssuedAt:   secret.Annotations[token.AnnotationIssuedAt],
+		IssuedAt:   new(secret.Annotations[token.AnnotationIssuedAt]),
 		ExpiresAt:  secret.Annotations[token.AnnotationExpiresAt],
+		Current:    true,
 		Expired:    expErr != nil || !s.Clock.Now().Before(expiresAt),
 	}
-	body, _ := json.Marshal(info) // plain strings and a bool always marshal
+	if token.TokenID(secret) != id {
+		// The previous token of a rotation: its expiry is kept, its issue time is not.
+		info.IssuedAt, info.Current = nil, false
+		info.ExpiresAt = secret.Annotations[token.AnnotationPreviousExpiresAt]
+		prevExpiresAt, err := time.Parse(time.RFC3339, info.ExpiresAt)
+		info.Expired = info.Expired || err != nil || !s.Clock.Now().Before(prevExpiresAt)
+	}
+	if n, limited := token.UsesLeft(secret); limited {
+		info.UsesLeft = &n
+	}
+	body, _ := json.Marshal(info) // plain strings, a bool and an integer always marshal
 	writeBody(w, http.StatusOK, body)
 }

@@ -63,6 +63,10 @@ type Server struct {
 	DefaultTTL, MaxTTL time.Duration
 	// Client is the manager's client: reads from the cache, writes to the API server.
 	Client client.Client
+	// APIReader reads around the cache where a stale read would be wrong: spending a use of
+	// a limited-use token. Defaults to Client, which is correct but retries until the cache
+	// catches up.
+	APIReader client.Reader
 	// Cache is the manager's cache; the server waits for it to sync and for its own writes.
 	Cache cache.Cache
 	// Expiry removes expired token Secrets.
@@ -78,7 +82,7 @@ type Server struct {
 	// Auth, when set, guards issuing and clearing (and validating, with AuthValidate) with
 	// TokenReview and SubjectAccessReview.
 	Auth *KubernetesAuth
-	// AuthValidate puts GET /app/valid behind Auth too.
+	// AuthValidate puts GET /app/valid and POST /app/redeem behind Auth too.
 	AuthValidate bool
 	// FailedValidationsPerSecond and FailedValidationsBurst limit failed validations per
 	// client address (429 beyond); zero turns the guard off.
@@ -115,6 +119,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.WriteTimeout <= 0 {
 		s.WriteTimeout = 5 * time.Second
 	}
+
 	s.failures = newFailureLimiter(s.FailedValidationsPerSecond, s.FailedValidationsBurst)
 	var certs *certwatcher.CertWatcher
 	if s.TLSCertFile != "" || s.TLSKeyFile != "" {
@@ -209,6 +214,9 @@ func (s *Server) Handler() http.Handler {
 		case strings.HasPrefix(path, tokenPrefix) && len(path) > len(tokenPrefix) &&
 			!strings.Contains(path[len(tokenPrefix):], "/"):
 			s.serve(w, r, routeToken, s.guard(authTokenPaths, s.tokenResource, true), http.MethodDelete, http.MethodGet)
+		case strings.HasPrefix(path, redeemPrefix) && len(path) > len(redeemPrefix) &&
+			!strings.Contains(path[len(redeemPrefix):], "/"):
+			s.serve(w, r, routeRedeem, s.guard(authRedeemPaths, s.redeem, s.AuthValidate), http.MethodPost)
 		case path == routeClear:
 			s.serve(w, r, routeClear, s.guard(routeClear, s.clear, true), http.MethodDelete)
 		case strings.HasPrefix(path, validPrefix) && len(path) > len(validPrefix) &&

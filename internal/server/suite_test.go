@@ -130,6 +130,7 @@ func startOperator(withControllers bool, configure func(*Server)) (func(), *Serv
 		DefaultTTL: time.Hour,
 		MaxTTL:     controller.DefaultMaxTTL,
 		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
 		Cache:      mgr.GetCache(),
 		Expiry:     expiry,
 		AccessLog:  true,

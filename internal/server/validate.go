@@ -36,32 +36,35 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 	return indexer.IndexField(ctx, &corev1.Secret{}, IndexTokenID, indexTokenID)
 }
 
-// indexTokenID indexes a Secret by the id part of its token data, the value validation
-// compares, so that an edited label cannot hide or misfile a token.
+// indexTokenID indexes a Secret by the id part of its token data, and of its previous token
+// during a rotation's overlap: the values validation compares, so that an edited label cannot
+// hide or misfile a token.
 func indexTokenID(obj client.Object) []string {
 	s, ok := obj.(*corev1.Secret)
 	if !ok {
 		return nil
 	}
-	if id := token.TokenID(s); id != "" {
-		return []string{id}
+	var ids []string
+	for _, id := range []string{token.TokenID(s), token.PreviousTokenID(s)} {
+		if id != "" {
+			ids = append(ids, id)
+		}
 	}
-	return nil
+	return ids
 }
 
-// Validation results, the values of the validations metric.
+// Validation results, the values of the validations and redemptions metrics: a
+// token.Verdict, or one of these.
 const (
-	resultValid     = "valid"
-	resultUnknown   = "unknown"
-	resultExpired   = "expired"
 	resultMalformed = "malformed"
 	resultLimited   = "limited"
 )
 
 // validate answers GET /app/valid/{token} from the cache: true only for a well-formed token
-// whose Secret exists, is not being deleted, holds exactly this token (its SHA-256 digest,
-// compared in constant time: the cache keeps no token itself) and
-// has not expired by the clock. A token found expired is handed to the expiry controller.
+// whose Secret exists, is not being deleted, holds exactly this token as its current token or
+// as the previous token of a rotation (its SHA-256 digest, compared in constant time: the
+// cache keeps no token itself), has not expired by the clock and, if it has a use limit, has
+// a use left. It spends no use. A Secret found expired is handed to the expiry controller.
 func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	if s.overLimit(w, r) {
 		return
@@ -73,7 +76,7 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	metrics.Validations.WithLabelValues(result).Inc()
-	if result == resultValid {
+	if result == string(token.VerdictValid) {
 		writeBody(w, http.StatusOK, answerValid)
 		return
 	}
@@ -81,26 +84,41 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	writeBody(w, http.StatusOK, answerInvalid)
 }
 
-// check looks presented up and says which result it gets.
+// check looks presented up in the cache and says which result it gets.
 func (s *Server) check(ctx context.Context, presented string) (string, error) {
+	secret, result, err := s.lookupPresented(ctx, presented)
+	if secret == nil {
+		return result, err
+	}
+	return string(s.verify(secret, presented)), nil
+}
+
+// lookupPresented finds, in the cache, the token Secret that holds presented; without one
+// (nil), it says which result that is.
+func (s *Server) lookupPresented(ctx context.Context, presented string) (*corev1.Secret, string, error) {
 	tok, err := token.Parse(presented)
 	if err != nil {
-		return resultMalformed, nil
+		return nil, resultMalformed, nil
 	}
 	secret, err := s.find(ctx, tok.ID, presented)
 	if err != nil || secret == nil {
-		return resultUnknown, err
+		return nil, string(token.VerdictUnknown), err
 	}
-	expiresAt, err := token.ExpiresAt(secret)
-	if err != nil || !s.Clock.Now().Before(expiresAt) {
+	return secret, "", nil
+}
+
+// verify says what secret makes of presented now, and hands a Secret whose expiry has passed
+// to the expiry controller.
+func (s *Server) verify(secret *corev1.Secret, presented string) token.Verdict {
+	now := s.Clock.Now()
+	if expiresAt, err := token.ExpiresAt(secret); err != nil || !now.Before(expiresAt) {
 		s.Expiry.Enqueue(secret)
-		return resultExpired, nil
 	}
-	return resultValid, nil
+	return token.Verify(secret, presented, now)
 }
 
 // find returns, from the cache, the live (not deleting) token Secret of a token id that
-// holds presented (any, when presented is empty), or nil. The object is the cache's own:
+// holds presented, current or previous (any, when presented is empty), or nil. The object is the cache's own:
 // read it, never change it.
 func (s *Server) find(ctx context.Context, id, presented string) (*corev1.Secret, error) {
 	list := &corev1.SecretList{}
@@ -111,7 +129,7 @@ func (s *Server) find(ctx context.Context, id, presented string) (*corev1.Secret
 	for i := range list.Items {
 		secret := &list.Items[i]
 		if token.IsTokenSecret(secret) && secret.DeletionTimestamp.IsZero() &&
-			(presented == "" || token.Holds(secret, presented)) {
+			(presented == "" || token.Match(secret, presented) != token.SlotNone) {
 			return secret, nil
 		}
 	}

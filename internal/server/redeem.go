@@ -1,0 +1,129 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package server
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tokenops/token-operator/internal/metrics"
+	"github.com/tokenops/token-operator/internal/token"
+)
+
+// The redeem route.
+const (
+	redeemPrefix    = "/app/redeem/"
+	routeRedeem     = "/app/redeem/{token}"
+	authRedeemPaths = "/app/redeem/*"
+)
+
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;patch;delete
+
+// redeem answers POST /app/redeem/{token} as validate answers: true spends one use of a
+// limited-use token (a token without a limit spends nothing), false for a token that is
+// unknown, expired or has no use left. A use is spent exactly once, whatever the number of
+// replicas and callers: see spend.
+func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
+	if s.overLimit(w, r) {
+		return
+	}
+	result, err := s.spend(r.Context(), r.URL.Path[len(redeemPrefix):])
+	if err != nil {
+		s.Log.Error(err, "Failed to redeem a token")
+		writeError(w, http.StatusServiceUnavailable, "the token could not be redeemed: "+storeFailure(err))
+		return
+	}
+	metrics.Redemptions.WithLabelValues(result).Inc()
+	if result == string(token.VerdictValid) {
+		writeBody(w, http.StatusOK, answerValid)
+		return
+	}
+	s.chargeFailure(r)
+	writeBody(w, http.StatusOK, answerInvalid)
+}
+
+// spend checks presented against the cache and, for a limited-use token, spends one use on
+// the live Secret: it reads the Secret from the API server and writes uses-left minus one
+// with that read's resourceVersion, so of racing callers exactly one wins each use; the others
+// read again and try the next use, until none is left. The last use of an HTTP token deletes
+// its Secret (resourceVersion precondition); that of a TokenRequest's token writes 0, and the
+// TokenRequest controller records it and deletes the Secret.
+func (s *Server) spend(ctx context.Context, presented string) (string, error) {
+	cached, result, err := s.lookupPresented(ctx, presented)
+	if cached == nil {
+		return result, err
+	}
+	if v := s.verify(cached, presented); v != token.VerdictValid {
+		return string(v), nil
+	}
+	if _, limited := token.UsesLeft(cached); !limited {
+		return string(token.VerdictValid), nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.WriteTimeout)
+	defer cancel()
+	key, uid := client.ObjectKeyFromObject(cached), cached.UID
+	for {
+		live := &corev1.Secret{}
+		if err := s.apiReader().Get(ctx, key, live); err != nil {
+			if apierrors.IsNotFound(err) {
+				return string(token.VerdictSpent), nil // its last use went to another caller
+			}
+			return "", err
+		}
+		if live.UID != uid || !token.IsTokenSecret(live) || !live.DeletionTimestamp.IsZero() {
+			return string(token.VerdictUnknown), nil
+		}
+		if v := token.Verify(live, presented, s.Clock.Now()); v != token.VerdictValid {
+			return string(v), nil
+		}
+		err := s.spendOne(ctx, live)
+		switch {
+		case err == nil:
+			return string(token.VerdictValid), nil
+		case apierrors.IsConflict(err):
+			continue // another caller spent a use first: read again
+		case apierrors.IsNotFound(err):
+			return string(token.VerdictSpent), nil
+		}
+		return "", err
+	}
+}
+
+// spendOne writes one use less onto live, failing with a conflict if live is no longer the
+// newest version of the Secret.
+func (s *Server) spendOne(ctx context.Context, live *corev1.Secret) error {
+	n, _ := token.UsesLeft(live)
+	if n == 1 && live.Labels[token.LabelSource] == string(token.SourceHTTP) {
+		uid, rv := live.UID, live.ResourceVersion
+		return s.Client.Delete(ctx, live, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+	}
+	spent := live.DeepCopy()
+	spent.Annotations[token.AnnotationUsesLeft] = strconv.FormatInt(n-1, 10)
+	return s.Client.Patch(ctx, spent, client.MergeFromWithOptions(live, client.MergeFromWithOptimisticLock{}))
+}
+
+func (s *Server) apiReader() client.Reader {
+	if s.APIReader != nil {
+		return s.APIReader
+	}
+	return s.Client
+}
