@@ -21,6 +21,7 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -102,24 +103,7 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 		old, survivor := leader()
 
 		By("watching every write to the namespace's Secrets")
-		w, err := k8sClient.Watch(ctx, &corev1.SecretList{}, client.InNamespace(ns))
-		Expect(err).NotTo(HaveOccurred())
-		defer w.Stop()
-		var mu sync.Mutex
-		tokensSeen := map[string]map[string]bool{}
-		go func() {
-			defer GinkgoRecover()
-			for ev := range w.ResultChan() {
-				if s, ok := ev.Object.(*corev1.Secret); ok && ev.Type != watch.Deleted {
-					mu.Lock()
-					if tokensSeen[s.Name] == nil {
-						tokensSeen[s.Name] = map[string]bool{}
-					}
-					tokensSeen[s.Name][string(s.Data[token.DataToken])] = true
-					mu.Unlock()
-				}
-			}
-		}()
+		seen := secretTokensSeen(ctx, ns)
 
 		By("validating on the survivor throughout")
 		probe := issue(survivor, "")
@@ -210,10 +194,8 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 			Expect(string(s.Data[token.DataToken])).To(HavePrefix(id + ":"))
 			remember(string(s.Data[token.DataToken]))
 		}
-		mu.Lock()
-		Expect(tokensSeen).To(HaveLen(n))
-		Expect(tokensSeen).To(HaveEach(HaveLen(1)))
-		mu.Unlock()
+		Expect(seen()).To(HaveLen(n))
+		Expect(seen()).To(HaveEach(HaveLen(1)))
 		events := &eventsv1.EventList{}
 		Expect(k8sClient.List(ctx, events, client.InNamespace(ns))).To(Succeed())
 		for _, e := range events.Items {
@@ -225,6 +207,67 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 		By("restarting the killed replica")
 		old.start()
 		old.waitReady()
+	})
+
+	It("rotates a TokenRequest's token once, across a failover, and both replicas honour the overlap", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		old, survivor := leader()
+		seen := secretTokensSeen(ctx, ns)
+
+		// Renewed 18s after issue; the old token validates 12s more; the next renewal is 18s
+		// after the first.
+		manifest := "apiVersion: tokens.tokenops.io/v1alpha1\nkind: TokenRequest\nmetadata:\n  name: rotating\n" +
+			"spec:\n  ttl: 30s\n  rotation:\n    renewBefore: 12s\n"
+		file := filepath.Join(workDir, ns+"-rotating.yaml")
+		Expect(os.WriteFile(file, []byte(manifest), 0o644)).To(Succeed())
+		mustKubectl("apply", "-n", ns, "-f", file)
+		mustKubectl("wait", "-n", ns, "--for=condition=Ready", "tokenrequest/rotating", "--timeout=60s")
+		first := secretToken(ns, "rotating")
+		tr := &tokensv1alpha1.TokenRequest{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rotating"}, tr)).To(Succeed())
+		Expect(tr.Status.RenewalTime).NotTo(BeNil())
+		renewal, firstExpiry := tr.Status.RenewalTime.Time, tr.Status.ExpiresAt.Time
+		Expect(mustKubectl("get", "tokenrequest", "rotating", "-n", ns)).To(
+			ContainSubstring(renewal.UTC().Format(time.RFC3339)), "the Renews column")
+
+		By("killing the leader, " + old.name + ", before the renewal time")
+		Expect(time.Until(renewal)).To(BeNumerically(">", 5*time.Second))
+		old.kill()
+
+		By("waiting for the survivor to rotate")
+		var second string
+		Eventually(func(g Gomega) {
+			s := &corev1.Secret{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rotating"}, s)).To(Succeed())
+			g.Expect(string(s.Data[token.DataPreviousToken])).To(Equal(first))
+			second = string(s.Data[token.DataToken])
+		}).WithTimeout(time.Until(renewal) + 30*time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
+		rotatedAfter := time.Since(renewal)
+		remember(second)
+		Expect(survivor.isLeader()).To(BeTrue())
+
+		By("restarting the killed replica, which must not rotate again")
+		old.start()
+		old.waitReady()
+
+		By("validating both tokens on both replicas during the overlap")
+		Expect(time.Until(firstExpiry)).To(BeNumerically(">", time.Second), "the overlap is still ahead")
+		for _, r := range replicas {
+			Eventually(validate).WithArguments(r, second).Should(Equal(answerTrue), r.name)
+			Expect(validate(r, first)).To(Equal(answerTrue), r.name)
+		}
+
+		By("validating only the new token after the old one's expiry")
+		for _, r := range replicas {
+			Eventually(validate).WithArguments(r, first).WithTimeout(time.Until(firstExpiry)+time.Second).
+				Should(Equal(answerFalse), r.name)
+			Expect(validate(r, second)).To(Equal(answerTrue), r.name)
+		}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rotating"}, tr)).To(Succeed())
+		Expect(tr.Status.Revision).To(BeEquivalentTo(2))
+		Expect(seen()["rotating"]).To(HaveLen(2), "one rotation in the window, whatever the failover")
+		AddReportEntry("rotation", fmt.Sprintf("rotated %s after the renewal time, across a SIGKILL of the leader",
+			rotatedAfter.Round(time.Millisecond)))
 	})
 
 	It("keeps every token across a restart of both replicas", func(ctx SpecContext) {
@@ -462,4 +505,37 @@ func secretFor(ctx SpecContext, tok string) *corev1.Secret {
 	Expect(k8sClient.List(ctx, list, client.MatchingLabels{token.LabelTokenID: parsed.ID})).To(Succeed())
 	Expect(list.Items).To(HaveLen(1))
 	return &list.Items[0]
+}
+
+// secretTokensSeen watches every write to a namespace's Secrets until the spec ends, and
+// returns a function that tells, per Secret name, every token value it ever held.
+func secretTokensSeen(ctx SpecContext, ns string) func() map[string]map[string]bool {
+	GinkgoHelper()
+	w, err := k8sClient.Watch(ctx, &corev1.SecretList{}, client.InNamespace(ns))
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(w.Stop)
+	var mu sync.Mutex
+	seen := map[string]map[string]bool{}
+	go func() {
+		defer GinkgoRecover()
+		for ev := range w.ResultChan() {
+			if s, ok := ev.Object.(*corev1.Secret); ok && ev.Type != watch.Deleted {
+				mu.Lock()
+				if seen[s.Name] == nil {
+					seen[s.Name] = map[string]bool{}
+				}
+				seen[s.Name][string(s.Data[token.DataToken])] = true
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() map[string]map[string]bool {
+		mu.Lock()
+		defer mu.Unlock()
+		out := make(map[string]map[string]bool, len(seen))
+		for name, tokens := range seen {
+			out[name] = maps.Clone(tokens)
+		}
+		return out
+	}
 }
