@@ -93,8 +93,9 @@ type Rotation struct {
 
 // AnnotationRotate on a TokenRequest asks for a new token now, like `cmctl renew`: every new
 // value of it is answered by exactly one rotation. With spec.rotation the old token keeps
-// validating until its own expiry; without, it stops at once (revoke and re-issue). It also
-// renews an Expired or Spent TokenRequest.
+// validating for the rotation's overlap (renewBefore, or its share of ttl), never beyond its
+// own expiry; without, it stops at once (revoke and re-issue). It also renews an Expired or
+// Spent TokenRequest.
 const AnnotationRotate = "tokens.tokenops.io/rotate"
 
 // SecretTemplate is the metadata a user adds to the issued Secret.

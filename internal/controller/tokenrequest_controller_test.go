@@ -346,8 +346,8 @@ var _ = Describe("TokenRequest controller", func() {
 	})
 })
 
-var _ = Describe("The sample TokenRequest", func() {
-	It("is accepted by kubectl apply and issued", func(ctx SpecContext) {
+var _ = Describe("The sample TokenRequests", func() {
+	It("are accepted by kubectl apply and issued", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		admin, err := testEnv.AddUser(envtest.User{Name: "sample-admin", Groups: []string{"system:masters"}}, nil)
 		Expect(err).NotTo(HaveOccurred())
@@ -363,6 +363,25 @@ var _ = Describe("The sample TokenRequest", func() {
 		s := getSecret(ctx, ns, "password-reset-token")(Default)
 		Expect(tokenOf(s)).To(HavePrefix(tr.Status.TokenID + ":"))
 		Expect(s.Labels).To(HaveKeyWithValue("app.kubernetes.io/part-of", "accounts"))
+
+		By("applying the rotating and the one-time samples")
+		out, errOut, err = kubectl.Run("apply", "--namespace", ns,
+			"-f", filepath.Join("..", "..", "config", "samples", "tokens_v1alpha1_tokenrequest_rotating.yaml"),
+			"-f", filepath.Join("..", "..", "config", "samples", "tokens_v1alpha1_tokenrequest_onetime.yaml"))
+		Expect(err).NotTo(HaveOccurred(), "stderr: %s", readAll(errOut))
+		Expect(readAll(out)).To(And(ContainSubstring("service-api-key created"), ContainSubstring("email-confirmation created")))
+		rotating := waitFor(ctx, &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "service-api-key"}},
+			tokensv1alpha1.ReasonIssued)
+		Expect(rotating.Status.RenewalTime).To(HaveValue(HaveField("Time",
+			BeTemporally("==", rotating.Status.ExpiresAt.Add(-6*time.Hour)))))
+		waitFor(ctx, &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "email-confirmation"}},
+			tokensv1alpha1.ReasonIssued)
+		Expect(getSecret(ctx, ns, "email-confirmation")(Default).Annotations).To(HaveKeyWithValue(token.AnnotationUsesLeft, "1"))
+
+		By("showing the renewal time in kubectl get")
+		out, errOut, err = kubectl.Run("get", "tokenrequests", "--namespace", ns)
+		Expect(err).NotTo(HaveOccurred(), "stderr: %s", readAll(errOut))
+		Expect(readAll(out)).To(MatchRegexp(`(?m)^NAME\s+READY\s+STATUS\s+SECRET\s+EXPIRES\s+RENEWS\s+AGE$`))
 	})
 })
 

@@ -86,8 +86,10 @@ func rotationDue(tr *tokensv1alpha1.TokenRequest, issued token.Issued, now time.
 
 // rotate is the token that replaces current at now: a new lifetime, the next revision, a
 // fresh use count. With spec.rotation, a current token that still validates (valid is false
-// for one edited by hand) becomes the previous token until its own expiry; without, a
-// requested rotation cuts it off at once.
+// for one edited by hand) becomes the previous token for the rotation's overlap, never beyond
+// its own expiry: at the renewal time that is exactly its remaining life, and an on-demand
+// rotation gives it the same grace period. Without spec.rotation, a requested rotation cuts
+// it off at once.
 func rotate(tr *tokensv1alpha1.TokenRequest, current token.Issued, valid bool, ttl time.Duration, now time.Time) token.Issued {
 	next := token.Issued{
 		Token:    token.Generate(),
@@ -96,10 +98,30 @@ func rotate(tr *tokensv1alpha1.TokenRequest, current token.Issued, valid bool, t
 		Revision: current.Revision + 1,
 		UsesLeft: maxUses(tr),
 	}
-	if tr.Spec.Rotation != nil && valid && now.Before(current.ExpiresAt) {
-		next.Previous = &token.Previous{Token: current.Token, ExpiresAt: current.ExpiresAt}
+	if overlap, ok := overlap(tr, ttl); ok && valid && now.Before(current.ExpiresAt) {
+		expires := current.ExpiresAt
+		if end := now.Add(overlap).Truncate(time.Second); end.Before(expires) {
+			expires = end
+		}
+		if now.Before(expires) {
+			next.Previous = &token.Previous{Token: current.Token, ExpiresAt: expires}
+		}
 	}
 	return next
+}
+
+// overlap is how long the previous token keeps validating after a rotation: renewBefore, or
+// renewBeforePercentage of ttl; ok is false without spec.rotation.
+func overlap(tr *tokensv1alpha1.TokenRequest, ttl time.Duration) (time.Duration, bool) {
+	switch rot := tr.Spec.Rotation; {
+	case rot == nil:
+		return 0, false
+	case rot.RenewBefore != nil:
+		return rot.RenewBefore.Duration, true
+	case rot.RenewBeforePercentage != nil:
+		return ttl * time.Duration(*rot.RenewBeforePercentage) / 100, true
+	}
+	return 0, false
 }
 
 // nextWake is how long until the next thing the controller must do for a TokenRequest that

@@ -180,12 +180,15 @@ var _ = Describe("Token rotation", func() {
 		revision(ctx, tr, 3)
 	})
 
-	It("keeps the old token through an on-demand rotation when spec.rotation is set", func(ctx SpecContext) {
+	It("keeps the old token for the overlap through an on-demand rotation when spec.rotation is set", func(ctx SpecContext) {
 		tr := waitFor(ctx, newTokenRequest(ctx, ns, "overlap", "10m", renewBefore(time.Minute)), tokensv1alpha1.ReasonIssued)
 		first := getSecret(ctx, ns, "overlap")(Default)
 		annotate(ctx, tr, tokensv1alpha1.AnnotationRotate, "now")
 		revision(ctx, tr, 2)
 		Expect(previousOf(getSecret(ctx, ns, "overlap")(Default))).To(Equal(tokenOf(first)))
+		By("cutting the old token's life to the one-minute overlap, so the next renewal keeps its own")
+		Expect(tr.Status.PreviousExpiresAt.Time).To(BeTemporally("~", tr.Status.IssuedAt.Add(time.Minute), time.Second))
+		Expect(tr.Status.RenewalTime.Time).To(BeTemporally("==", tr.Status.ExpiresAt.Add(-time.Minute)))
 	})
 })
 

@@ -86,3 +86,45 @@ func TestRenewalTime(t *testing.T) {
 		}
 	})
 }
+
+func TestRotate(t *testing.T) {
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	current := token.Issued{Token: token.Generate(), Revision: 3,
+		Lifetime: token.Lifetime{IssuedAt: now.Add(-50 * time.Minute), ExpiresAt: now.Add(10 * time.Minute)}}
+	rotating := func(r *tokensv1alpha1.Rotation) *tokensv1alpha1.TokenRequest {
+		return &tokensv1alpha1.TokenRequest{Spec: tokensv1alpha1.TokenRequestSpec{Rotation: r}}
+	}
+	before := func(d time.Duration) *tokensv1alpha1.Rotation {
+		return &tokensv1alpha1.Rotation{RenewBefore: &metav1.Duration{Duration: d}}
+	}
+	tests := []struct {
+		name        string
+		tr          *tokensv1alpha1.TokenRequest
+		valid       bool
+		at          time.Time
+		prevExpires string // "" for no previous token
+	}{
+		{"at the renewal time: the old token's remaining life", rotating(before(10 * time.Minute)), true, now, "10:10:00"},
+		{"on demand: the overlap only", rotating(before(5 * time.Minute)), true, now, "10:05:00"},
+		{"on demand, percentage of ttl", rotating(&tokensv1alpha1.Rotation{RenewBeforePercentage: new(int32(5))}), true, now, "10:03:00"},
+		{"late: never beyond its own expiry", rotating(before(30 * time.Minute)), true, now, "10:10:00"},
+		{"already expired", rotating(before(10 * time.Minute)), true, now.Add(10 * time.Minute), ""},
+		{"edited by hand", rotating(before(10 * time.Minute)), false, now, ""},
+		{"no spec.rotation: cut off at once", rotating(nil), true, now, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			next := rotate(tt.tr, current, tt.valid, time.Hour, tt.at)
+			if next.Revision != 4 || next.ID == current.ID || !next.ExpiresAt.Equal(tt.at.Add(time.Hour)) {
+				t.Errorf("next = revision %d, expires %s", next.Revision, next.ExpiresAt)
+			}
+			switch {
+			case tt.prevExpires == "" && next.Previous != nil:
+				t.Errorf("previous kept until %s, want none", next.Previous.ExpiresAt)
+			case tt.prevExpires != "" && (next.Previous == nil || next.Previous.Token != current.Token ||
+				next.Previous.ExpiresAt.Format(time.TimeOnly) != tt.prevExpires):
+				t.Errorf("previous = %+v, want the current token until %s", next.Previous, tt.prevExpires)
+			}
+		})
+	}
+}

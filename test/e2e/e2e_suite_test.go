@@ -271,6 +271,18 @@ func validate(r *replica, tok string) (string, error) {
 	return string(b), err
 }
 
+// redeem POSTs /app/redeem/{tok} to a replica and returns its exact answer.
+func redeem(r *replica, tok string) string {
+	GinkgoHelper()
+	resp, err := httpClient.Post(r.url()+"/app/redeem/"+tok, "application/json", nil)
+	Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(resp.StatusCode).To(Equal(http.StatusOK), string(b))
+	return string(b)
+}
+
 // issue POSTs /app/token to a replica and returns the token.
 func issue(r *replica, body string) string {
 	GinkgoHelper()

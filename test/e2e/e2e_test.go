@@ -311,8 +311,10 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 	It("keeps validating while kube-apiserver is stopped, answers POST with 503 within 5s, and resumes", func() {
 		old, survivor := leader()
 		tok := issue(survivor, "")
+		limited := issue(survivor, `{"max_uses":2}`)
 		for _, r := range replicas {
 			Eventually(validate).WithArguments(r, tok).Should(Equal(answerTrue))
+			Eventually(validate).WithArguments(r, limited).Should(Equal(answerTrue))
 		}
 		goroutinesBefore := survivor.metric("go_goroutines")
 
@@ -336,12 +338,16 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 			code int
 			took time.Duration
 		}
-		outcomes := make([]outcome, 20)
+		outcomes := make([]outcome, 25)
 		var wg sync.WaitGroup
 		for i := range outcomes {
+			path := "/app/token"
+			if i >= 20 {
+				path = "/app/redeem/" + limited // a use cannot be spent without the API server
+			}
 			wg.Go(func() {
 				start := time.Now()
-				resp, err := httpClient.Post(survivor.url()+"/app/token", "application/json", nil)
+				resp, err := httpClient.Post(survivor.url()+path, "application/json", nil)
 				if err == nil {
 					_ = resp.Body.Close()
 					outcomes[i] = outcome{resp.StatusCode, time.Since(start)}
@@ -358,7 +364,7 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 		Expect(validate(survivor, tok)).To(Equal(answerTrue), "validation still answers from the cache")
 		goroutinesDuring := survivor.metric("go_goroutines")
 		Expect(goroutinesDuring).To(BeNumerically("<", goroutinesBefore+40), "no goroutine piles up per refused POST")
-		AddReportEntry("apiserver outage", fmt.Sprintf("20 POSTs answered 503, slowest after %s; goroutines %v before, %v during",
+		AddReportEntry("apiserver outage", fmt.Sprintf("20 issues and 5 redeems answered 503, slowest after %s; goroutines %v before, %v during",
 			slowest.Round(time.Millisecond), goroutinesBefore, goroutinesDuring))
 
 		By("resuming kube-apiserver: issuing works again without a restart, nothing is lost")
@@ -373,6 +379,9 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 		}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Equal(http.StatusOK))
 		Expect(validate(survivor, tok)).To(Equal(answerTrue))
 		Expect(survivor.running()).To(BeTrue(), "the replica that did not lead needed no restart")
+		Expect(redeem(survivor, limited)).To(Equal(answerTrue), "no use was lost to the outage")
+		Expect(redeem(survivor, limited)).To(Equal(answerTrue))
+		Expect(redeem(survivor, limited)).To(Equal(answerFalse))
 
 		By("restarting the old leader, which exits when it cannot renew its Lease, as its Deployment would")
 		// The outage (over 5 s) outlasted the 4 s renew deadline: controller-runtime stops a
