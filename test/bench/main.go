@@ -72,6 +72,7 @@ type bench struct {
 	emptyReady          time.Duration
 	emptyRSS, emptyHeap float64
 	secretCeiling       loadResult
+	redeemCeil          loadResult
 	trCeiling           time.Duration
 }
 

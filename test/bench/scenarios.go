@@ -90,6 +90,9 @@ func (b *bench) scenarioCeilings(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := b.redeemCeiling(ctx); err != nil {
+		return err
+	}
 
 	logf("ceiling: client-go writes %d TokenRequests, their Secrets and statuses at concurrency 16", b.trs)
 	start := time.Now()
@@ -125,7 +128,7 @@ func (b *bench) scenarioWithOperator(ctx context.Context) error {
 		return err
 	}
 	defer func() { op.stop() }()
-	for _, s := range []func(context.Context, *operator) error{b.validate, b.issueHTTP, b.tokenRequests, b.expiry, b.foreign} {
+	for _, s := range []func(context.Context, *operator) error{b.validate, b.issueHTTP, b.redeem, b.tokenRequests, b.expiry, b.foreign} {
 		if err := s(ctx, op); err != nil {
 			return err
 		}
