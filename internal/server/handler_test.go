@@ -145,9 +145,9 @@ func FuzzParseIssueRequest(f *testing.F) {
 	})
 }
 
-// FuzzValidate drives the validate path through the whole handler: whatever the path, the
-// answer is JSON with its own status code, never a 5xx, and a stored token's secret never
-// shows up in it.
+// FuzzValidate drives the validate and redeem paths through the whole handler: whatever the
+// path, the answer is JSON with its own status code, never a 5xx, and a stored token's secret
+// never shows up in it.
 func FuzzValidate(f *testing.F) {
 	srv, stored, _ := cachedServer()
 	h := srv.Handler()
@@ -156,26 +156,28 @@ func FuzzValidate(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, tok string) {
-		req, err := http.NewRequest(http.MethodGet, "http://x/app/valid/"+tok, nil)
-		if err != nil {
-			return // not a URL any client could send
-		}
-		rec := newRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.code >= 500 {
-			t.Fatalf("status %d for %q", rec.code, tok)
-		}
-		var answer struct {
-			StatusCode int `json:"status_code"`
-		}
-		if err := json.Unmarshal(rec.body.Bytes(), &answer); err != nil || answer.StatusCode != rec.code {
-			t.Fatalf("answer %q for status %d: %v", rec.body.String(), rec.code, err)
-		}
-		if rec.code == 200 && rec.body.String() == string(answerValid) && req.URL.Path != "/app/valid/"+stored.String() {
-			t.Fatalf("validated %q", tok)
-		}
-		if strings.Contains(rec.body.String(), stored.Secret) {
-			t.Fatalf("answer leaks the secret")
+		for _, route := range []struct{ method, prefix string }{{http.MethodGet, "/app/valid/"}, {http.MethodPost, "/app/redeem/"}} {
+			req, err := http.NewRequest(route.method, "http://x"+route.prefix+tok, nil)
+			if err != nil {
+				return // not a URL any client could send
+			}
+			rec := newRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.code >= 500 {
+				t.Fatalf("%s: status %d for %q", route.prefix, rec.code, tok)
+			}
+			var answer struct {
+				StatusCode int `json:"status_code"`
+			}
+			if err := json.Unmarshal(rec.body.Bytes(), &answer); err != nil || answer.StatusCode != rec.code {
+				t.Fatalf("%s: answer %q for status %d: %v", route.prefix, rec.body.String(), rec.code, err)
+			}
+			if rec.code == 200 && rec.body.String() == string(answerValid) && req.URL.Path != route.prefix+stored.String() {
+				t.Fatalf("%s: accepted %q", route.prefix, tok)
+			}
+			if strings.Contains(rec.body.String(), stored.Secret) {
+				t.Fatalf("%s: answer leaks the secret", route.prefix)
+			}
 		}
 	})
 }

@@ -344,12 +344,6 @@ func slot(current, previous int) Slot {
 	return SlotNone
 }
 
-// Holds reports whether a Secret, concealed or not, holds exactly the presented token as its
-// current token.
-func Holds(secret *corev1.Secret, presented string) bool {
-	return Match(secret, presented) == SlotCurrent
-}
-
 // Verdict is what a token Secret makes of a presented token at a given time.
 type Verdict string
 
