@@ -173,6 +173,8 @@ func (r *TokenRequestReconciler) keep(ctx context.Context, tr *tokensv1alpha1.To
 			r.event(tr, EventTokenReissued, "Reissue", "Secret %s held an edited token; issued token %s", secret.Name, desired.ID)
 		case changeHeal:
 			ctrl.LoggerFrom(ctx).Info("Healed edited Secret from status", "secret", secret.Name, "tokenID", desired.ID)
+		case changePrune:
+			ctrl.LoggerFrom(ctx).V(1).Info("Removed the expired previous token", "secret", secret.Name, "tokenID", desired.ID)
 		}
 	}
 	r.record(tr, desired)
@@ -185,6 +187,7 @@ type change int
 const (
 	changeNone    change = iota // the cache was stale: wait for the newer TokenRequest
 	changeHeal                  // restore metadata from the status (or adopt: nothing to write)
+	changePrune                 // remove the previous token at its expiry
 	changeReplace               // the token was edited: a new token, same expiry
 	changeRotate                // a new token, a new lifetime, the old one kept as previous
 )
@@ -225,13 +228,16 @@ func (r *TokenRequestReconciler) desired(ctx context.Context, tr *tokensv1alpha1
 	if p := recorded.Previous; p != nil && held.Previous != nil && held.Previous.ID == p.ID && now.Before(p.ExpiresAt) {
 		desired.Previous = &token.Previous{Token: held.Previous.Token, ExpiresAt: p.ExpiresAt}
 	}
+	if p := recorded.Previous; p != nil && !now.Before(p.ExpiresAt) && token.InStatus(secret, recorded) {
+		how = changePrune // nothing else differs from the status
+	}
 	if heldErr != nil || held.ID != recorded.ID {
 		how = changeReplace
 	}
 	if rotationDue(tr, recorded, now) {
 		how = changeRotate
 	}
-	if how == changeHeal {
+	if how == changeHeal || how == changePrune {
 		return desired, how, nil
 	}
 	if current, err := r.statusIsCurrent(ctx, tr); err != nil || !current {
