@@ -30,6 +30,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -213,7 +215,7 @@ func (b *bench) tokenRequests(ctx context.Context, _ *operator) error {
 	}); err != nil {
 		return err
 	}
-	if err := w.waitReady(b.trs, 5*time.Minute); err != nil {
+	if err := w.waitReady(ctx, b.trs, 5*time.Minute); err != nil {
 		return err
 	}
 	b.add(result{Scenario: fmt.Sprintf("%d TokenRequests until all Ready", b.trs), Figure: "time", Value: time.Since(start).Seconds(),
@@ -221,33 +223,51 @@ func (b *bench) tokenRequests(ctx context.Context, _ *operator) error {
 	return nil
 }
 
-// readyWatch counts TokenRequests that became Ready, from a watch.
+// readyWatch counts TokenRequests that became Ready, from an informer (which re-lists and
+// re-watches by itself if its watch breaks).
 type readyWatch struct {
-	mu    sync.Mutex
-	ready map[string]bool
-	w     watch.Interface
+	mu     sync.Mutex
+	ready  map[string]bool
+	cache  cache.Cache
+	cancel context.CancelFunc
 }
 
 func (b *bench) watchTokenRequests(ctx context.Context) (*readyWatch, error) {
-	w, err := b.c.Watch(ctx, &tokensv1alpha1.TokenRequestList{}, client.InNamespace(nsTRs))
+	c, err := cache.New(b.cluster.Config, cache.Options{Scheme: b.c.Scheme(), DefaultNamespaces: map[string]cache.Config{nsTRs: {}}})
 	if err != nil {
 		return nil, err
 	}
-	rw := &readyWatch{ready: map[string]bool{}, w: w}
-	go func() {
-		for ev := range w.ResultChan() {
-			if tr, ok := ev.Object.(*tokensv1alpha1.TokenRequest); ok && meta.IsStatusConditionTrue(tr.Status.Conditions, tokensv1alpha1.ConditionReady) {
-				rw.mu.Lock()
-				rw.ready[tr.Name] = true
-				rw.mu.Unlock()
-			}
+	inf, err := c.GetInformer(ctx, &tokensv1alpha1.TokenRequest{})
+	if err != nil {
+		return nil, err
+	}
+	rw := &readyWatch{ready: map[string]bool{}, cache: c}
+	see := func(obj any) {
+		if tr, ok := obj.(*tokensv1alpha1.TokenRequest); ok && meta.IsStatusConditionTrue(tr.Status.Conditions, tokensv1alpha1.ConditionReady) {
+			rw.mu.Lock()
+			rw.ready[tr.Name] = true
+			rw.mu.Unlock()
 		}
-	}()
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    see,
+		UpdateFunc: func(_, obj any) { see(obj) },
+	}); err != nil {
+		return nil, err
+	}
+	ctx, rw.cancel = context.WithCancel(ctx)
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		rw.cancel()
+		return nil, fmt.Errorf("the TokenRequest informer did not sync")
+	}
 	return rw, nil
 }
 
-func (rw *readyWatch) waitReady(n int, timeout time.Duration) error {
-	defer rw.w.Stop()
+// waitReady waits until n TokenRequests have been seen Ready; on timeout it says which ones
+// were not, and why.
+func (rw *readyWatch) waitReady(ctx context.Context, n int, timeout time.Duration) error {
+	defer rw.cancel()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		rw.mu.Lock()
@@ -258,7 +278,18 @@ func (rw *readyWatch) waitReady(n int, timeout time.Duration) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return fmt.Errorf("only some TokenRequests became Ready within %s", timeout)
+	list := &tokensv1alpha1.TokenRequestList{}
+	if err := rw.cache.List(ctx, list); err != nil {
+		return err
+	}
+	var notReady []string
+	for _, tr := range list.Items {
+		if !meta.IsStatusConditionTrue(tr.Status.Conditions, tokensv1alpha1.ConditionReady) {
+			notReady = append(notReady, fmt.Sprintf("%s %+v", tr.Name, tr.Status))
+		}
+	}
+	return fmt.Errorf("%d of %d TokenRequests Ready within %s; not Ready (%d): %s", len(list.Items)-len(notReady), n,
+		timeout, len(notReady), strings.Join(notReady[:min(len(notReady), 5)], "; "))
 }
 
 func (b *bench) expiry(ctx context.Context, _ *operator) error {
