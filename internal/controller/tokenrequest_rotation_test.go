@@ -180,6 +180,20 @@ var _ = Describe("Token rotation", func() {
 		revision(ctx, tr, 3)
 	})
 
+	It("renews an Expired TokenRequest on request", func(ctx SpecContext) {
+		tr := newTokenRequest(ctx, ns, "lapsed", "2s")
+		Eventually(readyCondition(ctx, tr)).WithTimeout(5 * time.Second).Should(HaveField("Reason", tokensv1alpha1.ReasonExpired))
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "lapsed"}, &corev1.Secret{}))
+		}).Should(BeTrue())
+		annotate(ctx, tr, tokensv1alpha1.AnnotationRotate, "renew")
+		revision(ctx, tr, 2)
+		waitFor(ctx, tr, tokensv1alpha1.ReasonIssued)
+		Expect(tokenOf(getSecret(ctx, ns, "lapsed")(Default))).To(HavePrefix(tr.Status.TokenID + ":"))
+		Expect(tr.Status.ExpiresAt.Time).To(BeTemporally(">", time.Now()))
+		Eventually(eventReasons(ctx, tr)).Should(ContainElement(EventTokenRotated))
+	})
+
 	It("keeps the old token for the overlap through an on-demand rotation when spec.rotation is set", func(ctx SpecContext) {
 		tr := waitFor(ctx, newTokenRequest(ctx, ns, "overlap", "10m", renewBefore(time.Minute)), tokensv1alpha1.ReasonIssued)
 		first := getSecret(ctx, ns, "overlap")(Default)
