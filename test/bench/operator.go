@@ -159,3 +159,18 @@ func (o *operator) heapProfile(path string) error {
 	_, err = io.Copy(f, resp.Body)
 	return err
 }
+
+// saveMetrics writes the operator's metrics page into dir and returns the file's path.
+func (o *operator) saveMetrics(dir string) (string, error) {
+	resp, err := http.Get(o.metricsURL + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "operator-metrics.txt")
+	return path, os.WriteFile(path, body, 0o644)
+}

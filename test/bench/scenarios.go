@@ -203,7 +203,7 @@ func (b *bench) issueHTTP(_ context.Context, op *operator) error {
 	return nil
 }
 
-func (b *bench) tokenRequests(ctx context.Context, _ *operator) error {
+func (b *bench) tokenRequests(ctx context.Context, op *operator) error {
 	logf("TokenRequests: %d applied by 16 workers, until all Ready", b.trs)
 	w, err := b.watchTokenRequests(ctx)
 	if err != nil {
@@ -216,6 +216,10 @@ func (b *bench) tokenRequests(ctx context.Context, _ *operator) error {
 		return err
 	}
 	if err := w.waitReady(ctx, b.trs, 5*time.Minute); err != nil {
+		// The reconcile counts and errors say whether the controller saw the TokenRequests.
+		if path, saveErr := op.saveMetrics(b.workDir); saveErr == nil {
+			err = fmt.Errorf("%w (operator metrics in %s)", err, path)
+		}
 		return err
 	}
 	b.add(result{Scenario: fmt.Sprintf("%d TokenRequests until all Ready", b.trs), Figure: "time", Value: time.Since(start).Seconds(),
