@@ -167,7 +167,8 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 			return *lease.Spec.HolderIdentity
 		}).WithTimeout(time.Minute).WithPolling(100 * time.Millisecond).ShouldNot(Equal(holder))
 		moved := time.Since(killed)
-		Expect(survivor.isLeader()).To(BeTrue())
+		// The Lease is written before the survivor logs that it acquired it.
+		Eventually(survivor.isLeader).Should(BeTrue())
 		Expect(<-applied).To(Succeed())
 
 		var after map[string]string
@@ -244,7 +245,8 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 		}).WithTimeout(time.Until(renewal) + 30*time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
 		rotatedAfter := time.Since(renewal)
 		remember(second)
-		Expect(survivor.isLeader()).To(BeTrue())
+		// The Lease is written before the survivor logs that it acquired it.
+		Eventually(survivor.isLeader).Should(BeTrue())
 
 		By("restarting the killed replica, which must not rotate again")
 		old.start()
