@@ -52,13 +52,7 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "the token could not be redeemed: "+storeFailure(err))
 		return
 	}
-	metrics.Redemptions.WithLabelValues(result).Inc()
-	if result == string(token.VerdictValid) {
-		writeBody(w, http.StatusOK, answerValid)
-		return
-	}
-	s.chargeFailure(r)
-	writeBody(w, http.StatusOK, answerInvalid)
+	s.answerResult(w, r, metrics.Redemptions, result)
 }
 
 // spend checks presented against the cache and, for a limited-use token, spends one use on
@@ -68,12 +62,9 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 // its Secret (resourceVersion precondition); that of a TokenRequest's token writes 0, and the
 // TokenRequest controller records it and deletes the Secret.
 func (s *Server) spend(ctx context.Context, presented string) (string, error) {
-	cached, result, err := s.lookupPresented(ctx, presented)
-	if cached == nil {
+	result, cached, err := s.check(ctx, presented)
+	if err != nil || result != string(token.VerdictValid) {
 		return result, err
-	}
-	if v := s.verify(cached, presented); v != token.VerdictValid {
-		return string(v), nil
 	}
 	if _, limited := token.UsesLeft(cached); !limited {
 		return string(token.VerdictValid), nil

@@ -20,7 +20,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -61,7 +60,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, presented string
 		writeBody(w, http.StatusOK, answerInvalid)
 		return
 	}
-	secret, err := s.find(r.Context(), tok.ID, presented)
+	secret, _, err := s.find(r.Context(), tok.ID, presented)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "the token cache is unavailable")
 		return
@@ -112,7 +111,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, id string) {
 		writeError(w, http.StatusBadRequest, "want a token id: the 16 hex digits before the colon, never the whole token")
 		return
 	}
-	secret, err := s.find(r.Context(), id, "")
+	secret, _, err := s.find(r.Context(), id, "")
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "the token cache is unavailable")
 		return
@@ -135,7 +134,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, id string) {
 		// The previous token of a rotation: its expiry is kept, its issue time is not.
 		info.IssuedAt, info.Current = nil, false
 		info.ExpiresAt = secret.Annotations[token.AnnotationPreviousExpiresAt]
-		prevExpiresAt, err := time.Parse(time.RFC3339, info.ExpiresAt)
+		prevExpiresAt, err := token.PreviousExpiresAt(secret)
 		info.Expired = info.Expired || err != nil || !s.Clock.Now().Before(prevExpiresAt)
 	}
 	if n, limited := token.UsesLeft(secret); limited {

@@ -20,6 +20,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -69,13 +70,19 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	if s.overLimit(w, r) {
 		return
 	}
-	result, err := s.check(r.Context(), r.URL.Path[len(validPrefix):])
+	result, _, err := s.check(r.Context(), r.URL.Path[len(validPrefix):])
 	if err != nil {
 		s.Log.Error(err, "Failed to read the token cache")
 		writeError(w, http.StatusServiceUnavailable, "the token cache is unavailable")
 		return
 	}
-	metrics.Validations.WithLabelValues(result).Inc()
+	s.answerResult(w, r, metrics.Validations, result)
+}
+
+// answerResult counts result and answers true for a valid token; any other result answers
+// false and counts against the client's failed-validation limit.
+func (s *Server) answerResult(w http.ResponseWriter, r *http.Request, counter *prometheus.CounterVec, result string) {
+	counter.WithLabelValues(result).Inc()
 	if result == string(token.VerdictValid) {
 		writeBody(w, http.StatusOK, answerValid)
 		return
@@ -84,54 +91,48 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	writeBody(w, http.StatusOK, answerInvalid)
 }
 
-// check looks presented up in the cache and says which result it gets.
-func (s *Server) check(ctx context.Context, presented string) (string, error) {
-	secret, result, err := s.lookupPresented(ctx, presented)
-	if secret == nil {
-		return result, err
-	}
-	return string(s.verify(secret, presented)), nil
-}
-
-// lookupPresented finds, in the cache, the token Secret that holds presented; without one
-// (nil), it says which result that is.
-func (s *Server) lookupPresented(ctx context.Context, presented string) (*corev1.Secret, string, error) {
+// check looks presented up in the cache and says which result it gets, with the Secret that
+// holds it (nil for none). A Secret found expired is handed to the expiry controller.
+func (s *Server) check(ctx context.Context, presented string) (string, *corev1.Secret, error) {
 	tok, err := token.Parse(presented)
 	if err != nil {
-		return nil, resultMalformed, nil
+		return resultMalformed, nil, nil
 	}
-	secret, err := s.find(ctx, tok.ID, presented)
+	secret, which, err := s.find(ctx, tok.ID, presented)
 	if err != nil || secret == nil {
-		return nil, string(token.VerdictUnknown), err
+		return string(token.VerdictUnknown), nil, err
 	}
-	return secret, "", nil
-}
-
-// verify says what secret makes of presented now, and hands a Secret whose expiry has passed
-// to the expiry controller.
-func (s *Server) verify(secret *corev1.Secret, presented string) token.Verdict {
 	now := s.Clock.Now()
-	if expiresAt, err := token.ExpiresAt(secret); err != nil || !now.Before(expiresAt) {
-		s.Expiry.Enqueue(secret)
+	verdict := token.Judge(secret, which, now)
+	if verdict == token.VerdictExpired {
+		// The presented token expired; the Secret did too unless that was a previous token.
+		if expiresAt, err := token.ExpiresAt(secret); err != nil || !now.Before(expiresAt) {
+			s.Expiry.Enqueue(secret)
+		}
 	}
-	return token.Verify(secret, presented, now)
+	return string(verdict), secret, nil
 }
 
 // find returns, from the cache, the live (not deleting) token Secret of a token id that
-// holds presented, current or previous (any, when presented is empty), or nil. The object is the cache's own:
-// read it, never change it.
-func (s *Server) find(ctx context.Context, id, presented string) (*corev1.Secret, error) {
+// holds presented, and which of its tokens that is (any Secret of the id, and SlotNone, when
+// presented is empty), or nil. The object is the cache's own: read it, never change it.
+func (s *Server) find(ctx context.Context, id, presented string) (*corev1.Secret, token.Slot, error) {
 	list := &corev1.SecretList{}
 	// The cache's own objects, read only: no copy on the hot path.
 	if err := s.Client.List(ctx, list, client.MatchingFields{IndexTokenID: id}, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, err
+		return nil, token.SlotNone, err
 	}
 	for i := range list.Items {
 		secret := &list.Items[i]
-		if token.IsTokenSecret(secret) && secret.DeletionTimestamp.IsZero() &&
-			(presented == "" || token.Match(secret, presented) != token.SlotNone) {
-			return secret, nil
+		if !token.IsTokenSecret(secret) || !secret.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if presented == "" {
+			return secret, token.SlotNone, nil
+		}
+		if which := token.Match(secret, presented); which != token.SlotNone {
+			return secret, which, nil
 		}
 	}
-	return nil, nil
+	return nil, token.SlotNone, nil
 }

@@ -210,6 +210,12 @@ func ExpiresAt(secret *corev1.Secret) (time.Time, error) {
 	return annotationTime(secret, AnnotationExpiresAt)
 }
 
+// PreviousExpiresAt reads when a rotated Secret's previous token stops validating. An error
+// means there is no previous token's expiry, or it does not parse.
+func PreviousExpiresAt(secret *corev1.Secret) (time.Time, error) {
+	return annotationTime(secret, AnnotationPreviousExpiresAt)
+}
+
 func annotationTime(secret *corev1.Secret, key string) (time.Time, error) {
 	v, ok := secret.Annotations[key]
 	if !ok {
@@ -362,7 +368,12 @@ const (
 // Verify says what a token Secret, concealed or not, makes of presented at now. A previous
 // token counts until its own expiry, never beyond the Secret's.
 func Verify(secret *corev1.Secret, presented string, now time.Time) Verdict {
-	which := Match(secret, presented)
+	return Judge(secret, Match(secret, presented), now)
+}
+
+// Judge is Verify for a caller that has already matched the presented token (Match), so that
+// it is hashed once.
+func Judge(secret *corev1.Secret, which Slot, now time.Time) Verdict {
 	if which == SlotNone {
 		return VerdictUnknown
 	}
@@ -371,7 +382,7 @@ func Verify(secret *corev1.Secret, presented string, now time.Time) Verdict {
 		return VerdictExpired
 	}
 	if which == SlotPrevious {
-		prevExpiresAt, err := annotationTime(secret, AnnotationPreviousExpiresAt)
+		prevExpiresAt, err := PreviousExpiresAt(secret)
 		if err != nil || !now.Before(prevExpiresAt) {
 			return VerdictExpired
 		}
@@ -440,7 +451,7 @@ func FromSecret(secret *corev1.Secret) (Issued, error) {
 		out.UsesLeft = &n
 	}
 	if prev, err := Parse(string(secret.Data[DataPreviousToken])); err == nil {
-		if prevExpires, err := annotationTime(secret, AnnotationPreviousExpiresAt); err == nil {
+		if prevExpires, err := PreviousExpiresAt(secret); err == nil {
 			out.Previous = &Previous{Token: prev, ExpiresAt: prevExpires}
 		}
 	}
