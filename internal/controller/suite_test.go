@@ -18,9 +18,7 @@ package controller
 
 import (
 	"context"
-	"maps"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +28,6 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -43,7 +40,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
-	"github.com/tokenops/token-operator/internal/token"
+	"github.com/tokenops/token-operator/test/utils"
 )
 
 var (
@@ -159,34 +156,11 @@ func eventReasons(ctx context.Context, tr *tokensv1alpha1.TokenRequest) func(Gom
 	}
 }
 
-// tokensSeen watches every write to a namespace's Secrets until the spec ends, and returns a
-// function that tells, per Secret name, every token value it ever held.
+// tokensSeen records every token value each Secret of ns holds until the spec ends (see
+// utils.TokenHistory).
 func tokensSeen(ctx context.Context, ns string) func() map[string]map[string]bool {
-	w, err := k8sClient.Watch(ctx, &corev1.SecretList{}, client.InNamespace(ns))
+	h, err := utils.WatchTokens(ctx, k8sClient, ns)
 	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(w.Stop)
-	var mu sync.Mutex
-	seen := map[string]map[string]bool{}
-	go func() {
-		defer GinkgoRecover()
-		for ev := range w.ResultChan() {
-			if s, ok := ev.Object.(*corev1.Secret); ok && ev.Type != watch.Deleted {
-				mu.Lock()
-				if seen[s.Name] == nil {
-					seen[s.Name] = map[string]bool{}
-				}
-				seen[s.Name][string(s.Data[token.DataToken])] = true
-				mu.Unlock()
-			}
-		}
-	}()
-	return func() map[string]map[string]bool {
-		mu.Lock()
-		defer mu.Unlock()
-		out := make(map[string]map[string]bool, len(seen))
-		for name, tokens := range seen {
-			out[name] = maps.Clone(tokens)
-		}
-		return out
-	}
+	DeferCleanup(h.Stop)
+	return h.Seen
 }

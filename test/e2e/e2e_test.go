@@ -21,7 +21,6 @@ package e2e
 import (
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -38,11 +37,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/token"
+	"github.com/tokenops/token-operator/test/utils"
 )
 
 const sample = "config/samples/tokens_v1alpha1_tokenrequest.yaml"
@@ -518,35 +517,12 @@ func secretFor(ctx SpecContext, tok string) *corev1.Secret {
 	return &list.Items[0]
 }
 
-// secretTokensSeen watches every write to a namespace's Secrets until the spec ends, and
-// returns a function that tells, per Secret name, every token value it ever held.
+// secretTokensSeen records every token value each Secret of ns holds until the spec ends (see
+// utils.TokenHistory).
 func secretTokensSeen(ctx SpecContext, ns string) func() map[string]map[string]bool {
 	GinkgoHelper()
-	w, err := k8sClient.Watch(ctx, &corev1.SecretList{}, client.InNamespace(ns))
+	h, err := utils.WatchTokens(ctx, k8sClient, ns)
 	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(w.Stop)
-	var mu sync.Mutex
-	seen := map[string]map[string]bool{}
-	go func() {
-		defer GinkgoRecover()
-		for ev := range w.ResultChan() {
-			if s, ok := ev.Object.(*corev1.Secret); ok && ev.Type != watch.Deleted {
-				mu.Lock()
-				if seen[s.Name] == nil {
-					seen[s.Name] = map[string]bool{}
-				}
-				seen[s.Name][string(s.Data[token.DataToken])] = true
-				mu.Unlock()
-			}
-		}
-	}()
-	return func() map[string]map[string]bool {
-		mu.Lock()
-		defer mu.Unlock()
-		out := make(map[string]map[string]bool, len(seen))
-		for name, tokens := range seen {
-			out[name] = maps.Clone(tokens)
-		}
-		return out
-	}
+	DeferCleanup(h.Stop)
+	return h.Seen
 }
