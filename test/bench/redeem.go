@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -67,18 +66,9 @@ func (b *bench) redeem(_ context.Context, op *operator) error {
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	tokens := make([]string, b.issue)
-	if _, err := fixedWork(b.issue, 16, func(i int) error {
-		resp, err := c.Post(op.httpURL+"/app/token", "application/json", strings.NewReader(`{"max_uses":1}`))
-		if err != nil {
-			return err
-		}
-		defer func() { _ = resp.Body.Close() }()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("POST /app/token: %d %s %v", resp.StatusCode, body, err)
-		}
-		tokens[i] = strings.TrimSuffix(strings.TrimPrefix(string(body), `{"status_code":200,"token":"`), `"}`)
-		return nil
+	if _, err := fixedWork(b.issue, 16, func(i int) (err error) {
+		tokens[i], err = postToken(c, op.httpURL, `{"max_uses":1}`)
+		return err
 	}); err != nil {
 		return err
 	}

@@ -140,7 +140,7 @@ func (b *bench) scenarioWithOperator(ctx context.Context) error {
 }
 
 func (b *bench) validate(ctx context.Context, op *operator) error {
-	tok, err := postToken(op.httpURL)
+	tok, err := postToken(http.DefaultClient, op.httpURL, "")
 	if err != nil {
 		return err
 	}
@@ -162,18 +162,19 @@ func (b *bench) validate(ctx context.Context, op *operator) error {
 	return nil
 }
 
-func postToken(base string) (string, error) {
-	resp, err := http.Post(base+"/app/token", "application/json", nil)
+// postToken issues a token over HTTP with the given body ("" for none) and returns it.
+func postToken(c *http.Client, base, body string) (string, error) {
+	resp, err := c.Post(base+"/app/token", "application/json", strings.NewReader(body))
 	if err != nil {
 		return "", err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
+	answer, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("POST /app/token: %d %s %v", resp.StatusCode, body, err)
+		return "", fmt.Errorf("POST /app/token: %d %s %v", resp.StatusCode, answer, err)
 	}
 	const prefix = `{"status_code":200,"token":"`
-	return strings.TrimSuffix(strings.TrimPrefix(string(body), prefix), `"}`), nil
+	return strings.TrimSuffix(strings.TrimPrefix(string(answer), prefix), `"}`), nil
 }
 
 func (b *bench) issueHTTP(_ context.Context, op *operator) error {
