@@ -259,16 +259,7 @@ var _ = Describe("The /app HTTP API", func() {
 	})
 
 	It("refuses to revoke a TokenRequest's token over HTTP", func(ctx SpecContext) {
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "rv-"}}
-		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-		tr := &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "kept"}}
-		Expect(k8sClient.Create(ctx, tr)).To(Succeed())
-		var tok string
-		Eventually(func(g Gomega) {
-			s, err := secretOf(ctx, ns.Name, "kept")
-			g.Expect(err).NotTo(HaveOccurred())
-			tok = string(s.Data[token.DataToken])
-		}).Should(Succeed())
+		tok := createTokenRequest(ctx, &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Name: "kept"}})
 		Eventually(valid).WithArguments(apiURL, tok).Should(Equal(answerTrue))
 		code, body, _ := call(apiURL, http.MethodDelete, "/app/token/"+tok, "")
 		Expect(code).To(Equal(http.StatusConflict))

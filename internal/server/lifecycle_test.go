@@ -17,7 +17,6 @@ limitations under the License.
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"sync"
@@ -81,14 +80,6 @@ func race(n int, tok string, bases ...string) int {
 	return trues
 }
 
-// newNamespace creates a namespace for one spec.
-func newNamespace(ctx context.Context, prefix string) string {
-	GinkgoHelper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix}}
-	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-	return ns.Name
-}
-
 var _ = Describe("Limited-use tokens over HTTP", func() {
 	var otherURL string
 	BeforeEach(func() {
@@ -144,17 +135,10 @@ var _ = Describe("Limited-use tokens over HTTP", func() {
 	})
 
 	It("spends a TokenRequest's last use and leaves it Spent, never re-issued", func(ctx SpecContext) {
-		ns := newNamespace(ctx, "once-")
-		tr := &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reset-link"},
+		tr := &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Name: "reset-link"},
 			Spec: tokensv1alpha1.TokenRequestSpec{MaxUses: new(int64(1))}}
-		Expect(k8sClient.Create(ctx, tr)).To(Succeed())
-		s := &corev1.Secret{}
-		Eventually(func(g Gomega) {
-			var err error
-			s, err = secretOf(ctx, ns, "reset-link")
-			g.Expect(err).NotTo(HaveOccurred())
-		}).Should(Succeed())
-		tok := string(s.Data[token.DataToken])
+		tok := createTokenRequest(ctx, tr)
+		ns := tr.Namespace
 		Eventually(valid).WithArguments(apiURL, tok).Should(Equal(answerTrue))
 
 		Expect(race(20, tok, apiURL, otherURL)).To(Equal(1))
@@ -178,20 +162,14 @@ var _ = Describe("Limited-use tokens over HTTP", func() {
 
 var _ = Describe("Rotated TokenRequest tokens over HTTP", func() {
 	It("validates both tokens during the overlap and only the new one after it", func(ctx SpecContext) {
-		ns := newNamespace(ctx, "rot-")
 		// Renewed 4s after issue; the old token validates 2s more.
-		tr := &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rotating"},
+		tr := &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Name: "rotating"},
 			Spec: tokensv1alpha1.TokenRequestSpec{
 				TTL:      &metav1.Duration{Duration: 6 * time.Second},
 				Rotation: &tokensv1alpha1.Rotation{RenewBefore: &metav1.Duration{Duration: 2 * time.Second}},
 			}}
-		Expect(k8sClient.Create(ctx, tr)).To(Succeed())
-		var first string
-		Eventually(func(g Gomega) {
-			s, err := secretOf(ctx, ns, "rotating")
-			g.Expect(err).NotTo(HaveOccurred())
-			first = string(s.Data[token.DataToken])
-		}).Should(Succeed())
+		first := createTokenRequest(ctx, tr)
+		ns := tr.Namespace
 		Eventually(valid).WithArguments(apiURL, first).Should(Equal(answerTrue))
 
 		By("waiting for the rotation")

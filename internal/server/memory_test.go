@@ -37,17 +37,7 @@ var _ = Describe("The operator's memory", func() {
 		base := "http://" + srv.Listener.Addr().String()
 		issued := []string{issue(base, ""), issue(apiURL, `{"ttl":"5m"}`)}
 
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "mem-"}}
-		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-		tr := &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "mem"}}
-		Expect(k8sClient.Create(ctx, tr)).To(Succeed())
-		var trToken string
-		Eventually(func(g Gomega) {
-			s, err := secretOf(ctx, ns.Name, "mem")
-			g.Expect(err).NotTo(HaveOccurred())
-			trToken = string(s.Data[token.DataToken])
-		}).Should(Succeed())
-		issued = append(issued, trToken)
+		issued = append(issued, createTokenRequest(ctx, &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Name: "mem"}}))
 		for _, tok := range issued {
 			Eventually(valid).WithArguments(base, tok).Should(Equal(answerTrue))
 		}

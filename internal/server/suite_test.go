@@ -47,6 +47,7 @@ import (
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/controller"
+	"github.com/tokenops/token-operator/internal/token"
 )
 
 var (
@@ -155,6 +156,23 @@ func startOperator(withControllers bool, configure func(*Server)) (func(), *Serv
 		cancel()
 		Eventually(done).WithTimeout(30 * time.Second).Should(BeClosed())
 	}, srv
+}
+
+// createTokenRequest creates tr in a new namespace (set on tr) and returns its token once
+// the controller has written its Secret.
+func createTokenRequest(ctx context.Context, tr *tokensv1alpha1.TokenRequest) string {
+	GinkgoHelper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "tr-"}}
+	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	tr.Namespace = ns.Name
+	Expect(k8sClient.Create(ctx, tr)).To(Succeed())
+	var tok string
+	Eventually(func(g Gomega) {
+		s, err := secretOf(ctx, tr.Namespace, tr.SecretNameOrDefault())
+		g.Expect(err).NotTo(HaveOccurred())
+		tok = string(s.Data[token.DataToken])
+	}).Should(Succeed())
+	return tok
 }
 
 // call sends one request and returns the status code, the body and the Content-Type.
