@@ -74,6 +74,12 @@ func renewalTime(tr *tokensv1alpha1.TokenRequest, issued token.Issued) (time.Tim
 	return at, true
 }
 
+// previousLapsed reports whether the token a rotation replaced has expired and is due to be
+// removed from the Secret.
+func previousLapsed(issued token.Issued, now time.Time) bool {
+	return issued.Previous != nil && !now.Before(issued.Previous.ExpiresAt)
+}
+
 // rotationDue reports whether the token must be replaced at now: on request, or at its
 // renewal time (an expired token of a rotating TokenRequest included).
 func rotationDue(tr *tokensv1alpha1.TokenRequest, issued token.Issued, now time.Time) bool {

@@ -132,8 +132,7 @@ func (r *TokenRequestReconciler) keep(ctx context.Context, tr *tokensv1alpha1.To
 	}
 	now := r.Clock.Now()
 	recorded, isRecorded := recordedIssued(tr)
-	if isRecorded && token.InStatus(secret, recorded) && !rotationDue(tr, recorded, now) &&
-		(recorded.Previous == nil || now.Before(recorded.Previous.ExpiresAt)) {
+	if isRecorded && token.InStatus(secret, recorded) && !rotationDue(tr, recorded, now) && !previousLapsed(recorded, now) {
 		return nil // the steady state: no API call
 	}
 	if _, _, concealed := token.Concealed(secret); concealed {
@@ -225,10 +224,11 @@ func (r *TokenRequestReconciler) desired(ctx context.Context, tr *tokensv1alpha1
 	desired.Token = held.Token
 	desired.UsesLeft = held.UsesLeft
 	desired.Previous = nil
-	if p := recorded.Previous; p != nil && held.Previous != nil && held.Previous.ID == p.ID && now.Before(p.ExpiresAt) {
+	lapsed := previousLapsed(recorded, now)
+	if p := recorded.Previous; p != nil && !lapsed && held.Previous != nil && held.Previous.ID == p.ID {
 		desired.Previous = &token.Previous{Token: held.Previous.Token, ExpiresAt: p.ExpiresAt}
 	}
-	if p := recorded.Previous; p != nil && !now.Before(p.ExpiresAt) && token.InStatus(secret, recorded) {
+	if lapsed && token.InStatus(secret, recorded) {
 		how = changePrune // nothing else differs from the status
 	}
 	if heldErr != nil || held.ID != recorded.ID {
