@@ -18,7 +18,6 @@ limitations under the License.
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"flag"
 	"os"
@@ -40,6 +39,7 @@ import (
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/controller"
+	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/server"
 )
 
@@ -154,6 +154,7 @@ func main() {
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                  scheme,
 		Cache:                   controller.CacheOptions(),
+		Client:                  controller.ClientOptions(),
 		Metrics:                 metricsServerOptions,
 		HealthProbeBindAddress:  probeAddr,
 		PprofBindAddress:        pprofAddr,
@@ -171,7 +172,18 @@ func main() {
 		os.Exit(1)
 	}
 
+	tokens, err := index.NewForConfig(mgr.GetConfig(), mgr.GetHTTPClient(), ctrl.Log.WithName("token-index"))
+	if err != nil {
+		setupLog.Error(err, "Failed to set up the token index")
+		os.Exit(1)
+	}
+	if err := mgr.Add(tokens); err != nil {
+		setupLog.Error(err, "Failed to add the token index")
+		os.Exit(1)
+	}
+
 	tokenRequest.Client = mgr.GetClient()
+	tokenRequest.Tokens = tokens
 	tokenRequest.APIReader = mgr.GetAPIReader()
 	tokenRequest.Scheme = mgr.GetScheme()
 	tokenRequest.Recorder = mgr.GetEventRecorder("token-operator")
@@ -180,19 +192,16 @@ func main() {
 		os.Exit(1)
 	}
 	expiry.Client = mgr.GetClient()
+	expiry.Tokens = tokens
 	if err := expiry.SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "Failed to create controller", "controller", "token-expiry")
 		os.Exit(1)
 	}
 
-	if err := server.SetupIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
-		setupLog.Error(err, "Failed to set up cache indexes")
-		os.Exit(1)
-	}
 	api.MaxTTL = tokenRequest.MaxTTL
 	api.Client = mgr.GetClient()
 	api.APIReader = mgr.GetAPIReader()
-	api.Cache = mgr.GetCache()
+	api.Tokens = tokens
 	api.Expiry = &expiry
 	api.Log = ctrl.Log.WithName("http")
 	switch httpAuth {
@@ -224,6 +233,10 @@ func main() {
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "Failed to set up health check")
+		os.Exit(1)
+	}
+	if err := mgr.AddReadyzCheck("token-index", tokens.ReadyCheck); err != nil {
+		setupLog.Error(err, "Failed to set up ready check")
 		os.Exit(1)
 	}
 	if err := mgr.AddReadyzCheck("http-api", api.ReadyCheck); err != nil {

@@ -20,27 +20,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/tokenops/token-operator/internal/token"
 )
 
-// CacheOptions restricts the manager's Secret informer to token Secrets, so the operator
-// neither holds nor watches any other Secret in the cluster, keeps only the SHA-256 digest of
-// each token in memory (token.Conceal), and strips managedFields from everything it caches.
-// A Secret without our label is invisible to the cached client: every token Secret carries
-// the label from its first write. Code that needs a token itself reads the API server.
+// CacheOptions strips managedFields from everything the manager's cache holds (TokenRequests).
+// Secrets are not in it: the token index (package index) holds a compact Record of each token
+// Secret instead.
 func CacheOptions() cache.Options {
-	strip := cache.TransformStripManagedFields()
-	return cache.Options{
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Label: token.Selector(), Transform: func(obj any) (any, error) {
-				obj, err := strip(obj)
-				if s, ok := obj.(*corev1.Secret); ok {
-					token.Conceal(s)
-				}
-				return obj, err
-			}},
-		},
-		DefaultTransform: strip,
-	}
+	return cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+}
+
+// ClientOptions make the manager's client read Secrets from the API server, never through an
+// informer: a Secret read through the cache would start a watch of every Secret in the cluster
+// and keep each whole. Readers of token Secrets use the token index.
+func ClientOptions() client.Options {
+	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
 }

@@ -40,6 +40,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/test/utils"
 )
 
@@ -92,20 +93,25 @@ func newManager() manager.Manager {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  CacheOptions(),
+		Client:                 ClientOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: new(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
+	tokens, err := index.NewForConfig(mgr.GetConfig(), mgr.GetHTTPClient(), GinkgoLogr.WithName("token-index"))
+	Expect(err).NotTo(HaveOccurred())
+	Expect(mgr.Add(tokens)).To(Succeed())
 	Expect((&TokenRequestReconciler{
 		Client:                  mgr.GetClient(),
+		Tokens:                  tokens,
 		APIReader:               mgr.GetAPIReader(),
 		Scheme:                  mgr.GetScheme(),
 		Recorder:                mgr.GetEventRecorder("token-operator"),
 		MaxTTL:                  DefaultMaxTTL,
 		MaxConcurrentReconciles: 4,
 	}).SetupWithManager(mgr)).To(Succeed())
-	Expect((&ExpiryReconciler{Client: mgr.GetClient(), MaxConcurrentReconciles: 4}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&ExpiryReconciler{Client: mgr.GetClient(), Tokens: tokens, MaxConcurrentReconciles: 4}).SetupWithManager(mgr)).To(Succeed())
 	return mgr
 }
 
@@ -123,6 +129,21 @@ func startManager(mgr manager.Manager) func() {
 		cancel()
 		Eventually(done).WithTimeout(30 * time.Second).Should(BeClosed())
 	}
+}
+
+// startIndex runs a token index of its own until the spec ends, and returns it once complete.
+func startIndex(ctx context.Context) *index.Index {
+	GinkgoHelper()
+	tokens, err := index.NewForConfig(cfg, nil, GinkgoLogr.WithName("token-index"))
+	Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(ctx)
+	DeferCleanup(cancel)
+	go func() {
+		defer GinkgoRecover()
+		Expect(tokens.Start(ctx)).To(Succeed())
+	}()
+	Expect(tokens.WaitForSync(ctx)).To(BeTrue())
+	return tokens
 }
 
 // newNamespace creates a namespace for one spec.

@@ -22,21 +22,17 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -66,6 +62,9 @@ const (
 // ExpiryReconciler's job; deleting a spent one is this controller's, once the status says so.
 type TokenRequestReconciler struct {
 	client.Client
+	// Tokens is the token index: the controller reads the TokenRequests' Secrets from it and
+	// is woken by their changes.
+	Tokens *index.Index
 	// APIReader reads around the cache before a decision that stale data would make wrong.
 	APIReader client.Reader
 	Scheme    *runtime.Scheme
@@ -124,20 +123,17 @@ func (r *TokenRequestReconciler) reconcileToken(ctx context.Context, tr *tokensv
 		}
 	}
 
-	secret := &corev1.Secret{}
-	err = r.Get(ctx, client.ObjectKey{Namespace: tr.Namespace, Name: tr.Status.SecretName}, secret)
+	rec, found := r.Tokens.Get(client.ObjectKey{Namespace: tr.Namespace, Name: tr.Status.SecretName})
 	switch {
-	case apierrors.IsNotFound(err):
+	case !found:
 		err = r.issue(ctx, tr, ttl)
-	case err != nil:
-		return ctrl.Result{}, err
-	case token.Spent(secret) && metav1.IsControlledBy(secret, tr) && !rotationRequested(tr):
+	case rec.Spent() && rec.ControlledBy(tr.UID) && !rotationRequested(tr):
 		// The next reconcile, woken by this status patch, deletes the Secret: never before
 		// the status says Spent, or a lost patch would have the Secret re-issued.
 		r.markSpent(tr)
 		return ctrl.Result{}, nil
 	default:
-		err = r.keep(ctx, tr, secret, ttl)
+		err = r.keep(ctx, tr, rec, ttl)
 	}
 	if conflict, ok := errors.AsType[*secretConflictError](err); ok {
 		r.markConflict(tr, conflict.Error())
@@ -196,10 +192,26 @@ func (r *TokenRequestReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A Secret's creation is the controller's own doing and needs no second look (that
 		// look, on a cache that has not yet seen the status, would only lose a patch race).
 		// Edits and deletions by others do.
-		Owns(&corev1.Secret{}, builder.WithPredicates(predicate.Funcs{
-			CreateFunc: func(event.CreateEvent) bool { return false },
-		})).
+		WatchesRawSource(r.Tokens.Source(ownerRequests, false)).
 		Named("tokenrequest").
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Complete(r)
+}
+
+// ownerRequests maps an edit or deletion of a token Secret to a request for the TokenRequest
+// that controls it; a Secret newly indexed maps to nothing (see SetupWithManager).
+func ownerRequests(old, updated *token.Record) []reconcile.Request {
+	if old == nil {
+		return nil
+	}
+	reqs := []reconcile.Request{}
+	for _, rec := range []*token.Record{old, updated} {
+		if rec != nil && rec.ControllerName != "" {
+			req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: rec.Namespace, Name: rec.ControllerName}}
+			if len(reqs) == 0 || reqs[0] != req {
+				reqs = append(reqs, req)
+			}
+		}
+	}
+	return reqs
 }

@@ -143,7 +143,7 @@ var _ = Describe("TokenRequest controller", func() {
 		Expect(k8sClient.Update(ctx, s)).To(Succeed())
 
 		By("calling Reconcile directly, around the manager")
-		r := &TokenRequestReconciler{Client: k8sClient, APIReader: k8sClient, Scheme: scheme, Clock: clock.RealClock{}}
+		r := &TokenRequestReconciler{Client: k8sClient, Tokens: startIndex(ctx), APIReader: k8sClient, Scheme: scheme, Clock: clock.RealClock{}}
 		for range 10 {
 			_, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(tr)})
 			Expect(err).NotTo(HaveOccurred())

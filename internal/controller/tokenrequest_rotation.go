@@ -165,14 +165,13 @@ func spentRecorded(tr *tokensv1alpha1.TokenRequest) bool {
 // deleteSpent deletes the Secret of a TokenRequest whose status says Spent, if it is still
 // there and still spent.
 func (r *TokenRequestReconciler) deleteSpent(ctx context.Context, tr *tokensv1alpha1.TokenRequest) error {
-	secret := &corev1.Secret{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: tr.Namespace, Name: tr.Status.SecretName}, secret); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if !metav1.IsControlledBy(secret, tr) || !token.Spent(secret) || !secret.DeletionTimestamp.IsZero() {
+	rec, ok := r.Tokens.Get(client.ObjectKey{Namespace: tr.Namespace, Name: tr.Status.SecretName})
+	if !ok || !rec.ControlledBy(tr.UID) || !rec.Spent() || rec.Deleting {
 		return nil
 	}
-	err := r.Delete(ctx, secret, client.Preconditions{UID: &secret.UID})
+	uid := rec.UID
+	err := r.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.Name}},
+		client.Preconditions{UID: &uid})
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil // gone already, or replaced by a newer Secret
 	}

@@ -64,7 +64,7 @@ func (r *TokenRequestReconciler) issue(ctx context.Context, tr *tokensv1alpha1.T
 		live := &corev1.Secret{}
 		err := r.APIReader.Get(ctx, key, live)
 		if err == nil {
-			return r.keep(ctx, tr, live, ttl)
+			return r.keepLive(ctx, tr, live, ttl)
 		}
 		if !apierrors.IsNotFound(err) {
 			return err
@@ -99,12 +99,13 @@ func (r *TokenRequestReconciler) issue(ctx context.Context, tr *tokensv1alpha1.T
 			if err := r.APIReader.Get(ctx, key, live); err != nil {
 				return err
 			}
-			return r.keep(ctx, tr, live, ttl)
+			return r.keepLive(ctx, tr, live, ttl)
 		case apierrors.IsInvalid(err):
 			return &invalidSpecError{err: err}
 		}
 		return err
 	}
+	r.Tokens.Put(secret) // read our own write at once; the watch confirms it
 	metrics.TokensIssued.WithLabelValues(string(token.SourceTokenRequest)).Inc()
 	r.record(tr, issued)
 	switch {
@@ -120,34 +121,36 @@ func (r *TokenRequestReconciler) issue(ctx context.Context, tr *tokensv1alpha1.T
 	return nil
 }
 
-// keep makes an existing Secret hold what the status records, and rotates its token when a
+// keep makes an existing Secret, as the token index has it, hold what the status records,
+// and rotates its token when a rotation is due. A Secret the TokenRequest does not control is
+// a conflict. In the steady state it makes no API call; otherwise it acts on the live Secret
+// (keepLive), since the index keeps no token.
+func (r *TokenRequestReconciler) keep(ctx context.Context, tr *tokensv1alpha1.TokenRequest, rec *token.Record, ttl time.Duration) error {
+	if !rec.ControlledBy(tr.UID) {
+		return &secretConflictError{name: rec.Name}
+	}
+	now := r.Clock.Now()
+	if recorded, ok := recordedIssued(tr); ok && rec.InStatus(recorded) && !rotationDue(tr, recorded, now) && !previousLapsed(recorded, now) {
+		return nil // the steady state: no API call
+	}
+	live := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, rec.Key(), live); err != nil {
+		return err // NotFound included: the next reconcile re-issues
+	}
+	return r.keepLive(ctx, tr, live, ttl)
+}
+
+// keepLive makes a live Secret hold what the status records, and rotates its token when a
 // rotation is due. A Secret the TokenRequest does not control is a conflict. A Secret holding
 // a token newer than the status records (none yet, or a higher revision) is adopted: it was
 // written before a restart or a lost status patch, so a rotation is never done twice. Edited
 // labels, annotations or token-id are healed from the status; a token whose value was edited
 // cannot be restored, so it is replaced with a new one that keeps the recorded expiry.
-func (r *TokenRequestReconciler) keep(ctx context.Context, tr *tokensv1alpha1.TokenRequest, secret *corev1.Secret, ttl time.Duration) error {
+func (r *TokenRequestReconciler) keepLive(ctx context.Context, tr *tokensv1alpha1.TokenRequest, secret *corev1.Secret, ttl time.Duration) error {
 	if !metav1.IsControlledBy(secret, tr) {
 		return &secretConflictError{name: secret.Name}
 	}
 	now := r.Clock.Now()
-	recorded, isRecorded := recordedIssued(tr)
-	if isRecorded && token.InStatus(secret, recorded) && !rotationDue(tr, recorded, now) && !previousLapsed(recorded, now) {
-		return nil // the steady state: no API call
-	}
-	if _, _, concealed := token.Concealed(secret); concealed {
-		// The cache keeps only the tokens' digests: adopt, heal, replace or rotate on the
-		// live Secret.
-		live := &corev1.Secret{}
-		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(secret), live); err != nil {
-			return err // NotFound included: the next reconcile re-issues
-		}
-		if !metav1.IsControlledBy(live, tr) {
-			return &secretConflictError{name: live.Name}
-		}
-		secret = live
-	}
-
 	desired, change, err := r.desired(ctx, tr, secret, ttl, now)
 	if err != nil || change == changeNone {
 		return err
@@ -228,7 +231,7 @@ func (r *TokenRequestReconciler) desired(ctx context.Context, tr *tokensv1alpha1
 	if p := recorded.Previous; p != nil && !lapsed && held.Previous != nil && held.Previous.ID == p.ID {
 		desired.Previous = &token.Previous{Token: held.Previous.Token, ExpiresAt: p.ExpiresAt}
 	}
-	if lapsed && token.InStatus(secret, recorded) {
+	if rec, err := token.RecordOf(secret); err == nil && lapsed && rec.InStatus(recorded) {
 		how = changePrune // nothing else differs from the status
 	}
 	if heldErr != nil || held.ID != recorded.ID {

@@ -17,6 +17,7 @@ limitations under the License.
 package server
 
 import (
+	"encoding/base64"
 	"bufio"
 	"context"
 	"encoding/json"
@@ -84,12 +85,20 @@ var _ = Describe("The /app HTTP API", func() {
 		s, err := secretOf(ctx, httpNamespace, token.HTTPSecretName(parsed.ID))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(s.Type).To(Equal(token.SecretType))
-		Expect(string(s.Data[token.DataToken])).To(Equal(tok))
 		Expect(s.Labels).To(HaveKeyWithValue(token.LabelSource, "http"))
 		Expect(s.OwnerReferences).To(BeEmpty())
-		life, err := token.FromSecret(s)
+		rec, err := token.RecordOf(s)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(life.ExpiresAt.Sub(life.IssuedAt)).To(Equal(time.Hour))
+		Expect(rec.ExpiresAt().Sub(time.Unix(rec.IssuedAt, 0))).To(Equal(time.Hour))
+
+		By("keeping no plaintext of the token in its Secret")
+		Expect(s.Data).NotTo(HaveKey(token.DataToken))
+		digest := token.DigestOf(tok)
+		Expect(s.Data).To(HaveKeyWithValue(token.DataTokenDigest, digest[:]))
+		yaml, err := json.Marshal(s)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(yaml)).NotTo(ContainSubstring(parsed.Secret))
+		Expect(string(yaml)).NotTo(ContainSubstring(base64.StdEncoding.EncodeToString([]byte(tok))))
 	})
 
 	It("issues with the ttl of the body", func(ctx SpecContext) {
@@ -97,9 +106,9 @@ var _ = Describe("The /app HTTP API", func() {
 		parsed, _ := token.Parse(tok)
 		s, err := secretOf(ctx, httpNamespace, token.HTTPSecretName(parsed.ID))
 		Expect(err).NotTo(HaveOccurred())
-		life, err := token.FromSecret(s)
+		rec, err := token.RecordOf(s)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(life.ExpiresAt.Sub(life.IssuedAt)).To(Equal(15 * time.Minute))
+		Expect(rec.ExpiresAt().Sub(time.Unix(rec.IssuedAt, 0))).To(Equal(15 * time.Minute))
 		Expect(issue(apiURL, `{"ttl":null}`)).NotTo(Equal(tok))
 	})
 
@@ -128,10 +137,9 @@ var _ = Describe("The /app HTTP API", func() {
 
 	It("answers false for an expired token at its expires-at, with no expiry controller running", func(ctx SpecContext) {
 		fake := clocktesting.NewFakeClock(time.Now())
-		expirer := &recordingExpirer{}
 		stop, srv := startOperator(false, func(s *Server) {
 			s.Clock = fake
-			s.Expiry = expirer
+			s.Expiry = noExpirer{}
 		})
 		defer stop()
 		base := "http://" + srv.Listener.Addr().String()
@@ -140,14 +148,14 @@ var _ = Describe("The /app HTTP API", func() {
 		parsed, _ := token.Parse(tok)
 		s, err := secretOf(ctx, httpNamespace, token.HTTPSecretName(parsed.ID))
 		Expect(err).NotTo(HaveOccurred())
-		expiresAt, err := token.ExpiresAt(s)
+		rec, err := token.RecordOf(s)
 		Expect(err).NotTo(HaveOccurred())
+		expiresAt := rec.ExpiresAt()
 
 		fake.SetTime(expiresAt.Add(-time.Second))
 		Expect(valid(base, tok)).To(Equal(answerTrue))
 		fake.SetTime(expiresAt)
 		Expect(valid(base, tok)).To(Equal(answerFalse))
-		Expect(expirer.enqueued()).To(ContainElement(s.Name))
 		_, err = secretOf(ctx, httpNamespace, s.Name)
 		Expect(err).NotTo(HaveOccurred(), "nothing but the clock made it invalid")
 	})
@@ -156,7 +164,7 @@ var _ = Describe("The /app HTTP API", func() {
 		fake := clocktesting.NewFakeClock(time.Now())
 		stop, srv := startOperator(false, func(s *Server) {
 			s.Clock = fake
-			s.Expiry = &controller.ExpiryReconciler{Client: s.Client, Clock: fake}
+			s.Expiry = &controller.ExpiryReconciler{Client: s.Client, Tokens: s.Tokens, Clock: fake}
 		})
 		defer stop()
 		base := "http://" + srv.Listener.Addr().String()
@@ -350,24 +358,7 @@ var _ = Describe("The /app HTTP API", func() {
 	})
 })
 
-// recordingExpirer records what validation hands over, and deletes nothing.
-type recordingExpirer struct {
-	mu    sync.Mutex
-	names []string
-}
+// noExpirer deletes nothing.
+type noExpirer struct{}
 
-func (e *recordingExpirer) DeleteExpired(context.Context, *corev1.Secret) (bool, error) {
-	return false, nil
-}
-
-func (e *recordingExpirer) Enqueue(s *corev1.Secret) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.names = append(e.names, s.Name)
-}
-
-func (e *recordingExpirer) enqueued() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]string(nil), e.names...)
-}
+func (noExpirer) DeleteExpired(context.Context, *token.Record) (bool, error) { return false, nil }

@@ -19,25 +19,16 @@ package server
 import (
 	"errors"
 	"net/http"
-
-	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// clear answers DELETE /app/clear/all/tokens: it deletes every expired token Secret it
-// knows of, in every namespace, and answers after the deletes. Secrets already gone or
+// clear answers DELETE /app/clear/all/tokens: it deletes every expired token Secret in the
+// token index, in every namespace, and answers after the deletes. Secrets already gone or
 // replaced are no error, so several replicas may clear at once.
 func (s *Server) clear(w http.ResponseWriter, r *http.Request) {
-	list := &corev1.SecretList{}
-	if err := s.Client.List(r.Context(), list, client.UnsafeDisableDeepCopy); err != nil {
-		s.Log.Error(err, "Failed to read the token cache")
-		writeError(w, http.StatusServiceUnavailable, "the token cache is unavailable")
-		return
-	}
 	var errs []error
 	deleted := 0
-	for i := range list.Items {
-		ok, err := s.Expiry.DeleteExpired(r.Context(), &list.Items[i])
+	for _, rec := range s.Tokens.Expired(s.Clock.Now()) {
+		ok, err := s.Expiry.DeleteExpired(r.Context(), rec)
 		if err != nil {
 			errs = append(errs, err)
 		}

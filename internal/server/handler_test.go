@@ -32,6 +32,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -50,16 +51,17 @@ func mustRequest(method, target, body string) *http.Request {
 	return httptest.NewRequest(method, target, strings.NewReader(body))
 }
 
-// cachedServer is a Server over a fake client standing in for the manager's cache: one
-// stored HTTP token, concealed as the cache transform conceals it, and the token-id index.
+// cachedServer is a Server over a token index holding one stored HTTP token, and a fake
+// client standing in for the API server.
 func cachedServer() (*Server, token.Issued, *clocktesting.FakeClock) {
 	stored := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour), Source: token.SourceHTTP}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: token.HTTPSecretName(stored.ID)}}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: token.HTTPSecretName(stored.ID), UID: "uid"}}
 	stored.ApplyTo(secret)
-	token.Conceal(secret)
-	c := fake.NewClientBuilder().WithObjects(secret).WithIndex(&corev1.Secret{}, IndexTokenID, indexTokenID).Build()
+	tokens := index.New(nil, logr.Discard())
+	tokens.Put(secret)
+	c := fake.NewClientBuilder().WithObjects(secret).Build()
 	clock := clocktesting.NewFakeClock(time.Now())
-	return &Server{Client: c, Clock: clock, Expiry: &recordingExpirer{}, Log: logr.Discard()}, stored, clock
+	return &Server{Client: c, APIReader: c, Tokens: tokens, Clock: clock, Expiry: noExpirer{}, Log: logr.Discard()}, stored, clock
 }
 
 func TestParseIssueRequest(t *testing.T) {

@@ -30,7 +30,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
@@ -134,9 +133,9 @@ func parseTTL(s string, maxTTL time.Duration) (time.Duration, error) {
 	return ttl, nil
 }
 
-// issue answers POST /app/token: it writes a new token Secret in one API write and answers
-// once the API server has stored it and this replica's cache holds it, so that the token
-// validates here as soon as the client has it.
+// issue answers POST /app/token: it writes a new token Secret (the token's digest, never the
+// token) in one API write and answers once the API server has stored it and this replica's
+// token index holds it, so that the token validates here as soon as the client has it.
 func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	req, err := ParseIssueRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes), s.DefaultTTL, s.MaxTTL)
 	if err != nil {
@@ -160,11 +159,9 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	metrics.TokensIssued.WithLabelValues(string(token.SourceHTTP)).Inc()
-
-	key := client.ObjectKeyFromObject(secret)
-	if !s.waiter.wait(ctx, key, func() bool { return s.Client.Get(ctx, key, &corev1.Secret{}) == nil }) {
-		s.Log.Info("Issued token not yet in this replica's cache; answering anyway", "tokenID", issued.ID)
-	}
+	// The API server has stored it: index it now, so that it validates here the moment the
+	// client has it. The watch's event for it then only confirms it.
+	s.Tokens.Put(secret)
 	writeBody(w, http.StatusOK, fmt.Appendf(nil, `{"status_code":200,"token":%s}`, quote(issued.String())))
 }
 

@@ -62,31 +62,29 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 // its Secret (resourceVersion precondition); that of a TokenRequest's token writes 0, and the
 // TokenRequest controller records it and deletes the Secret.
 func (s *Server) spend(ctx context.Context, presented string) (string, error) {
-	result, cached, err := s.check(ctx, presented)
-	if err != nil || result != string(token.VerdictValid) {
-		return result, err
-	}
-	if _, limited := token.UsesLeft(cached); !limited {
-		return string(token.VerdictValid), nil
+	result, cached := s.check(presented)
+	if result != string(token.VerdictValid) || !cached.Limited() {
+		return result, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.WriteTimeout)
 	defer cancel()
-	key, uid := client.ObjectKeyFromObject(cached), cached.UID
+	key, uid := cached.Key(), cached.UID
 	for {
 		live := &corev1.Secret{}
-		if err := s.apiReader().Get(ctx, key, live); err != nil {
+		if err := s.APIReader.Get(ctx, key, live); err != nil {
 			if apierrors.IsNotFound(err) {
 				return string(token.VerdictSpent), nil // its last use went to another caller
 			}
 			return "", err
 		}
-		if live.UID != uid || !token.IsTokenSecret(live) || !live.DeletionTimestamp.IsZero() {
+		rec, err := token.RecordOf(live)
+		if err != nil || live.UID != uid || rec.Deleting {
 			return string(token.VerdictUnknown), nil
 		}
-		if v := token.Verify(live, presented, s.Clock.Now()); v != token.VerdictValid {
+		if v := rec.Verify(presented, s.Clock.Now()); v != token.VerdictValid || !rec.Limited() {
 			return string(v), nil
 		}
-		err := s.spendOne(ctx, live)
+		err = s.spendOne(ctx, live, rec.UsesLeft)
 		switch {
 		case err == nil:
 			return string(token.VerdictValid), nil
@@ -101,8 +99,7 @@ func (s *Server) spend(ctx context.Context, presented string) (string, error) {
 
 // spendOne writes one use less onto live, failing with a conflict if live is no longer the
 // newest version of the Secret.
-func (s *Server) spendOne(ctx context.Context, live *corev1.Secret) error {
-	n, _ := token.UsesLeft(live)
+func (s *Server) spendOne(ctx context.Context, live *corev1.Secret, n int64) error {
 	if n == 1 && live.Labels[token.LabelSource] == string(token.SourceHTTP) {
 		uid, rv := live.UID, live.ResourceVersion
 		return s.Client.Delete(ctx, live, client.Preconditions{UID: &uid, ResourceVersion: &rv})
@@ -110,11 +107,4 @@ func (s *Server) spendOne(ctx context.Context, live *corev1.Secret) error {
 	spent := live.DeepCopy()
 	spent.Annotations[token.AnnotationUsesLeft] = strconv.FormatInt(n-1, 10)
 	return s.Client.Patch(ctx, spent, client.MergeFromWithOptions(live, client.MergeFromWithOptimisticLock{}))
-}
-
-func (s *Server) apiReader() client.Reader {
-	if s.APIReader != nil {
-		return s.APIReader
-	}
-	return s.Client
 }

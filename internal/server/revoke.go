@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -60,27 +61,27 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, presented string
 		writeBody(w, http.StatusOK, answerInvalid)
 		return
 	}
-	secret, _, err := s.find(r.Context(), tok.ID, presented)
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "the token cache is unavailable")
-		return
-	}
-	if secret == nil {
+	id, _ := token.ParseID(tok.ID)
+	rec, _ := s.Tokens.Find(id, token.DigestOf(presented))
+	if rec == nil {
 		s.chargeFailure(r)
 		writeBody(w, http.StatusOK, answerInvalid)
 		return
 	}
-	if secret.Labels[token.LabelSource] != string(token.SourceHTTP) {
+	if rec.Source != token.SourceHTTP {
 		writeError(w, http.StatusConflict, "issued for a TokenRequest: delete the TokenRequest to revoke it")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.WriteTimeout)
 	defer cancel()
-	uid := secret.UID
-	err = s.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: secret.Namespace, Name: secret.Name}},
+	uid := rec.UID
+	err = s.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.Name}},
 		client.Preconditions{UID: &uid})
 	switch {
-	case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+	case apierrors.IsNotFound(err):
+		s.Tokens.Forget(rec.Key(), uid)
+		writeBody(w, http.StatusOK, answerInvalid) // gone meanwhile: revoked by someone else or expired
+	case apierrors.IsConflict(err):
 		writeBody(w, http.StatusOK, answerInvalid) // gone meanwhile: revoked by someone else or expired
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, "the token could not be revoked: "+storeFailure(err))
@@ -111,35 +112,36 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, id string) {
 		writeError(w, http.StatusBadRequest, "want a token id: the 16 hex digits before the colon, never the whole token")
 		return
 	}
-	secret, _, err := s.find(r.Context(), id, "")
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "the token cache is unavailable")
-		return
-	}
-	if secret == nil {
+	bid, _ := token.ParseID(id)
+	rec := s.Tokens.ByID(bid)
+	if rec == nil {
 		writeError(w, http.StatusNotFound, "no such token")
 		return
 	}
-	expiresAt, expErr := token.ExpiresAt(secret)
+	now := s.Clock.Now()
 	info := tokenInfo{
 		StatusCode: http.StatusOK,
 		TokenID:    id,
-		Source:     secret.Labels[token.LabelSource],
-		IssuedAt:   new(secret.Annotations[token.AnnotationIssuedAt]),
-		ExpiresAt:  secret.Annotations[token.AnnotationExpiresAt],
+		Source:     string(rec.Source),
+		IssuedAt:   new(formatUnix(rec.IssuedAt)),
+		ExpiresAt:  formatUnix(rec.Current.ExpiresAt),
 		Current:    true,
-		Expired:    expErr != nil || !s.Clock.Now().Before(expiresAt),
+		Expired:    rec.Expired(now),
 	}
-	if token.TokenID(secret) != id {
+	if !rec.Current.Present || rec.Current.ID != bid {
 		// The previous token of a rotation: its expiry is kept, its issue time is not.
 		info.IssuedAt, info.Current = nil, false
-		info.ExpiresAt = secret.Annotations[token.AnnotationPreviousExpiresAt]
-		prevExpiresAt, err := token.PreviousExpiresAt(secret)
-		info.Expired = info.Expired || err != nil || !s.Clock.Now().Before(prevExpiresAt)
+		info.ExpiresAt = formatUnix(rec.Previous.ExpiresAt)
+		info.Expired = rec.Judge(token.SlotPrevious, now) == token.VerdictExpired
 	}
-	if n, limited := token.UsesLeft(secret); limited {
-		info.UsesLeft = &n
+	if rec.Limited() {
+		info.UsesLeft = new(rec.UsesLeft)
 	}
 	body, _ := json.Marshal(info) // plain strings, a bool and an integer always marshal
 	writeBody(w, http.StatusOK, body)
+}
+
+// formatUnix writes Unix seconds as the annotations do (RFC 3339, UTC).
+func formatUnix(sec int64) string {
+	return time.Unix(sec, 0).UTC().Format(time.RFC3339)
 }

@@ -34,21 +34,19 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/rs/cors"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/metrics"
+	"github.com/tokenops/token-operator/internal/token"
 )
 
 // Expirer removes expired token Secrets; the expiry controller is one.
 type Expirer interface {
 	// DeleteExpired deletes the Secret if its token has expired, and reports whether it did.
-	DeleteExpired(ctx context.Context, secret *corev1.Secret) (bool, error)
-	// Enqueue hands a Secret found expired to the expiry controller without blocking.
-	Enqueue(secret *corev1.Secret)
+	DeleteExpired(ctx context.Context, rec *token.Record) (bool, error)
 }
 
 // Server serves the /app API. It implements manager.Runnable and runs on every replica.
@@ -61,14 +59,14 @@ type Server struct {
 	Namespace string
 	// DefaultTTL applies to a POST /app/token without a ttl; MaxTTL bounds the ttl asked for.
 	DefaultTTL, MaxTTL time.Duration
-	// Client is the manager's client: reads from the cache, writes to the API server.
+	// Client writes to the API server.
 	Client client.Client
-	// APIReader reads around the cache where a stale read would be wrong: spending a use of
-	// a limited-use token. Defaults to Client, which is correct but retries until the cache
-	// catches up.
+	// APIReader reads Secrets from the API server where the index would be stale: spending a
+	// use of a limited-use token.
 	APIReader client.Reader
-	// Cache is the manager's cache; the server waits for it to sync and for its own writes.
-	Cache cache.Cache
+	// Tokens is the token index every answer is read from; the server serves once it is
+	// complete, and indexes the tokens it issues as soon as they are stored.
+	Tokens *index.Index
 	// Expiry removes expired token Secrets.
 	Expiry Expirer
 	// Clock tells the time; tests move it.
@@ -97,13 +95,12 @@ type Server struct {
 	failures *failureLimiter
 
 	serving atomic.Bool
-	waiter  writeWaiter
 }
 
 // NeedLeaderElection is false: every replica serves the API.
 func (s *Server) NeedLeaderElection() bool { return false }
 
-// ReadyCheck is a healthz.Checker: ready once the cache has synced and the API listens.
+// ReadyCheck is a healthz.Checker: ready once the token index is complete and the API listens.
 func (s *Server) ReadyCheck(*http.Request) error {
 	if !s.serving.Load() {
 		return errors.New("the HTTP API is not serving yet")
@@ -133,18 +130,12 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 		}()
 	}
-	if !s.Cache.WaitForCacheSync(ctx) {
-		return errors.New("the cache did not sync")
-	}
-	informer, err := s.Cache.GetInformer(ctx, &corev1.Secret{})
-	if err != nil {
-		return err
-	}
-	if _, err := informer.AddEventHandler(&s.waiter); err != nil {
-		return err
+	if !s.Tokens.WaitForSync(ctx) {
+		return nil // stopped before the token index was complete
 	}
 	ln := s.Listener
 	if ln == nil {
+		var err error
 		if ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", s.Addr); err != nil {
 			return err
 		}

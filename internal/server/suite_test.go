@@ -47,6 +47,7 @@ import (
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/controller"
+	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -109,16 +110,19 @@ func startOperator(withControllers bool, configure func(*Server)) (func(), *Serv
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  controller.CacheOptions(),
+		Client:                 controller.ClientOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: new(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(SetupIndexes(context.Background(), mgr.GetFieldIndexer())).To(Succeed())
-	expiry := &controller.ExpiryReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}, MaxConcurrentReconciles: 4}
+	tokens, err := index.NewForConfig(mgr.GetConfig(), mgr.GetHTTPClient(), GinkgoLogr)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(mgr.Add(tokens)).To(Succeed())
+	expiry := &controller.ExpiryReconciler{Client: mgr.GetClient(), Tokens: tokens, Clock: clock.RealClock{}, MaxConcurrentReconciles: 4}
 	if withControllers {
 		Expect((&controller.TokenRequestReconciler{
-			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+			Client: mgr.GetClient(), Tokens: tokens, APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 			Recorder: mgr.GetEventRecorder("token-operator"), MaxConcurrentReconciles: 4,
 		}).SetupWithManager(mgr)).To(Succeed())
 		Expect(expiry.SetupWithManager(mgr)).To(Succeed())
@@ -132,7 +136,7 @@ func startOperator(withControllers bool, configure func(*Server)) (func(), *Serv
 		MaxTTL:     controller.DefaultMaxTTL,
 		Client:     mgr.GetClient(),
 		APIReader:  mgr.GetAPIReader(),
-		Cache:      mgr.GetCache(),
+		Tokens:     tokens,
 		Expiry:     expiry,
 		AccessLog:  true,
 		Log: funcr.New(func(prefix, args string) {

@@ -17,12 +17,9 @@ limitations under the License.
 package token
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,10 +30,15 @@ import (
 const (
 	// SecretType is the type of every token Secret.
 	SecretType corev1.SecretType = "tokens.tokenops.io/token" //nolint:gosec // a Secret type, not a credential
-	// DataToken is the data key of the whole token, "<id>:<secret>": what a pod mounts.
+	// DataToken is the data key of the whole token, "<id>:<secret>": what a pod mounts. Only
+	// a TokenRequest's Secret holds it; a token issued over HTTP is kept as DataTokenDigest.
 	DataToken = "token"
 	// DataTokenID is the data key of the token's public id.
 	DataTokenID = "token-id"
+	// DataTokenDigest is the data key of the SHA-256 digest of the whole token (32 bytes), in
+	// place of the token itself, in the Secret of a token issued over HTTP: the token exists
+	// in plaintext only in the answer to POST /app/token.
+	DataTokenDigest = "token-sha256"
 	// AnnotationIssuedAt is when the token was issued (RFC 3339, UTC).
 	AnnotationIssuedAt = "tokens.tokenops.io/issued-at"
 	// AnnotationExpiresAt is when the token stops validating and its Secret is deleted
@@ -136,7 +138,8 @@ type Previous struct {
 	ExpiresAt time.Time
 }
 
-// ApplyTo writes the token, its lifetime, its type and our labels onto secret, keeping every
+// ApplyTo writes the token (for a token issued over HTTP, its digest: see DataTokenDigest),
+// its lifetime, its type and our labels onto secret, keeping every
 // other key the Secret carries. Callers put their own labels and annotations on first, so ours
 // win. Keys of the optional parts (revision, uses left, previous token) are removed when the
 // part is unset. It reports whether it changed anything.
@@ -166,6 +169,12 @@ func (i Issued) ApplyTo(secret *corev1.Secret) bool {
 			changed = true
 		}
 	}
+	unsetData := func(k string) {
+		if _, ok := secret.Data[k]; ok {
+			delete(secret.Data, k)
+			changed = true
+		}
+	}
 	if secret.Type != SecretType {
 		secret.Type = SecretType
 		changed = true
@@ -175,7 +184,14 @@ func (i Issued) ApplyTo(secret *corev1.Secret) bool {
 	set(&secret.Labels, LabelSource, string(i.Source))
 	set(&secret.Annotations, AnnotationIssuedAt, formatTime(i.IssuedAt))
 	set(&secret.Annotations, AnnotationExpiresAt, formatTime(i.ExpiresAt))
-	setData(DataToken, i.String())
+	if i.Source == SourceHTTP {
+		d := DigestOf(i.String())
+		setData(DataTokenDigest, string(d[:]))
+		unsetData(DataToken)
+	} else {
+		setData(DataToken, i.String())
+		unsetData(DataTokenDigest)
+	}
 	setData(DataTokenID, i.ID)
 	if i.Revision > 0 {
 		set(&secret.Annotations, AnnotationRevision, strconv.FormatInt(i.Revision, 10))
@@ -191,10 +207,7 @@ func (i Issued) ApplyTo(secret *corev1.Secret) bool {
 		setData(DataPreviousToken, i.Previous.String())
 		set(&secret.Annotations, AnnotationPreviousExpiresAt, formatTime(i.Previous.ExpiresAt))
 	} else {
-		if _, ok := secret.Data[DataPreviousToken]; ok {
-			delete(secret.Data, DataPreviousToken)
-			changed = true
-		}
+		unsetData(DataPreviousToken)
 		unset(secret.Annotations, AnnotationPreviousExpiresAt)
 	}
 	return changed
@@ -202,18 +215,6 @@ func (i Issued) ApplyTo(secret *corev1.Secret) bool {
 
 func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
-}
-
-// ExpiresAt reads a token Secret's expiry. An error means the annotation is missing or does
-// not parse, and the Secret counts as expired.
-func ExpiresAt(secret *corev1.Secret) (time.Time, error) {
-	return annotationTime(secret, AnnotationExpiresAt)
-}
-
-// PreviousExpiresAt reads when a rotated Secret's previous token stops validating. An error
-// means there is no previous token's expiry, or it does not parse.
-func PreviousExpiresAt(secret *corev1.Secret) (time.Time, error) {
-	return annotationTime(secret, AnnotationPreviousExpiresAt)
 }
 
 func annotationTime(secret *corev1.Secret, key string) (time.Time, error) {
@@ -228,28 +229,22 @@ func annotationTime(secret *corev1.Secret, key string) (time.Time, error) {
 	return t, nil
 }
 
-// UsesLeft reads a token Secret's remaining uses. limited is false for a token without a use
-// limit; a value that does not parse counts as no use left.
-func UsesLeft(secret *corev1.Secret) (n int64, limited bool) {
+// usesLeftOf reads AnnotationUsesLeft: Unlimited without it; a value that does not parse, or
+// is negative, counts as no use left.
+func usesLeftOf(secret *corev1.Secret) int64 {
 	v, ok := secret.Annotations[AnnotationUsesLeft]
 	if !ok {
-		return 0, false
+		return Unlimited
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
-		return 0, true
+		return 0
 	}
-	return n, true
+	return n
 }
 
-// Spent reports whether a limited-use token has no use left.
-func Spent(secret *corev1.Secret) bool {
-	n, limited := UsesLeft(secret)
-	return limited && n == 0
-}
-
-// Revision reads a token Secret's revision, 0 when it has none or it does not parse.
-func Revision(secret *corev1.Secret) int64 {
+// revisionOf reads AnnotationRevision, 0 when it is missing or does not parse.
+func revisionOf(secret *corev1.Secret) int64 {
 	n, err := strconv.ParseInt(secret.Annotations[AnnotationRevision], 10, 64)
 	if err != nil || n < 0 {
 		return 0
@@ -257,201 +252,22 @@ func Revision(secret *corev1.Secret) int64 {
 	return n
 }
 
-// Cache-only data keys: the operator's cache keeps each token's id and the SHA-256 digest of
-// the whole token instead of the token itself (Conceal). They are never written to the API.
-const (
-	cachedID             = "cached.token-id"
-	cachedDigest         = "cached.token-sha256"
-	cachedPreviousID     = "cached.previous-token-id"
-	cachedPreviousDigest = "cached.previous-token-sha256"
-)
-
-// Digest is the SHA-256 digest of a whole token as presented, "<id>:<secret>".
-func Digest(presented string) []byte {
-	sum := sha256.Sum256([]byte(presented))
-	return sum[:]
-}
-
-// Conceal replaces a token Secret's tokens (current and previous) with their ids and digests,
-// so that what the operator keeps in memory cannot be presented as a token. The cache applies
-// it to every Secret it stores; a Secret without token data is left alone.
-func Conceal(secret *corev1.Secret) {
-	raw, ok := secret.Data[DataToken]
-	if !ok {
-		return
-	}
-	conceal(secret, DataToken, cachedID, cachedDigest, raw)
-	if prev, ok := secret.Data[DataPreviousToken]; ok {
-		conceal(secret, DataPreviousToken, cachedPreviousID, cachedPreviousDigest, prev)
-	}
-}
-
-func conceal(secret *corev1.Secret, key, idKey, digestKey string, raw []byte) {
-	if id := idOf(raw); id != "" {
-		secret.Data[idKey] = []byte(id)
-	}
-	secret.Data[digestKey] = Digest(string(raw))
-	delete(secret.Data, key)
-}
-
-// idOf is the id of a whole token, or "" when it is malformed.
-func idOf(raw []byte) string {
-	id, _, found := strings.Cut(string(raw), string(Separator))
-	if !found || !ValidID(id) {
-		return ""
-	}
-	return id
-}
-
-// Concealed returns what Conceal kept of a cached Secret's token: its id (empty when the
-// token was malformed) and its digest; ok is false for a Secret that is not concealed.
-func Concealed(secret *corev1.Secret) (id string, digest []byte, ok bool) {
-	digest, ok = secret.Data[cachedDigest]
-	return string(secret.Data[cachedID]), digest, ok
-}
-
-// Slot says which of a Secret's tokens a presented token is.
-type Slot int
-
-const (
-	// SlotNone means the Secret does not hold the presented token.
-	SlotNone Slot = iota
-	// SlotCurrent means the presented token is the Secret's current token.
-	SlotCurrent
-	// SlotPrevious means the presented token is the one a rotation replaced.
-	SlotPrevious
-)
-
-// Match says which of a Secret's tokens, concealed or not, is exactly the presented one,
-// comparing in constant time.
-func Match(secret *corev1.Secret, presented string) Slot {
-	if _, digest, ok := Concealed(secret); ok {
-		d := Digest(presented)
-		current := subtle.ConstantTimeCompare(digest, d)
-		previous := subtle.ConstantTimeCompare(secret.Data[cachedPreviousDigest], d)
-		return slot(current, previous)
-	}
-	p := []byte(presented)
-	current := subtle.ConstantTimeCompare(secret.Data[DataToken], p)
-	previous := 0
-	if prev, ok := secret.Data[DataPreviousToken]; ok {
-		previous = subtle.ConstantTimeCompare(prev, p)
-	}
-	return slot(current, previous)
-}
-
-func slot(current, previous int) Slot {
-	switch {
-	case current == 1:
-		return SlotCurrent
-	case previous == 1:
-		return SlotPrevious
-	}
-	return SlotNone
-}
-
-// Verdict is what a token Secret makes of a presented token at a given time.
-type Verdict string
-
-const (
-	// VerdictValid: the token is the Secret's current token, or the previous token of a
-	// rotation, and has neither expired nor been spent.
-	VerdictValid Verdict = "valid"
-	// VerdictUnknown: the Secret does not hold the token.
-	VerdictUnknown Verdict = "unknown"
-	// VerdictExpired: the token's expiry has passed (or does not parse).
-	VerdictExpired Verdict = "expired"
-	// VerdictSpent: a limited-use token with no use left.
-	VerdictSpent Verdict = "spent"
-)
-
-// Verify says what a token Secret, concealed or not, makes of presented at now. A previous
-// token counts until its own expiry, never beyond the Secret's.
-func Verify(secret *corev1.Secret, presented string, now time.Time) Verdict {
-	return Judge(secret, Match(secret, presented), now)
-}
-
-// Judge is Verify for a caller that has already matched the presented token (Match), so that
-// it is hashed once.
-func Judge(secret *corev1.Secret, which Slot, now time.Time) Verdict {
-	if which == SlotNone {
-		return VerdictUnknown
-	}
-	expiresAt, err := ExpiresAt(secret)
-	if err != nil || !now.Before(expiresAt) {
-		return VerdictExpired
-	}
-	if which == SlotPrevious {
-		prevExpiresAt, err := PreviousExpiresAt(secret)
-		if err != nil || !now.Before(prevExpiresAt) {
-			return VerdictExpired
-		}
-	}
-	if Spent(secret) {
-		return VerdictSpent
-	}
-	return VerdictValid
-}
-
-// TokenID is the id of the token a Secret holds, concealed or not, or "" when the token is
-// missing or malformed.
-func TokenID(secret *corev1.Secret) string {
-	if id, _, ok := Concealed(secret); ok {
-		return id
-	}
-	return idOf(secret.Data[DataToken])
-}
-
-// PreviousTokenID is the id of the previous token a Secret holds, concealed or not, or ""
-// when there is none or it is malformed.
-func PreviousTokenID(secret *corev1.Secret) string {
-	if _, _, ok := Concealed(secret); ok {
-		return string(secret.Data[cachedPreviousID])
-	}
-	return idOf(secret.Data[DataPreviousToken])
-}
-
-// InStatus reports whether a Secret, concealed or not, already is what ApplyTo would make of
-// want, judged by want's public parts (token ids, lifetimes, source and revision; not the
-// secrets and not the uses left, which redemptions change): nothing to heal.
-func InStatus(secret *corev1.Secret, want Issued) bool {
-	prevID, prevExpires := "", ""
-	if want.Previous != nil {
-		prevID, prevExpires = want.Previous.ID, formatTime(want.Previous.ExpiresAt)
-	}
-	revision := ""
-	if want.Revision > 0 {
-		revision = strconv.FormatInt(want.Revision, 10)
-	}
-	return secret.Type == SecretType &&
-		TokenID(secret) == want.ID &&
-		string(secret.Data[DataTokenID]) == want.ID &&
-		secret.Labels[LabelManagedBy] == ManagedBy &&
-		secret.Labels[LabelTokenID] == want.ID &&
-		secret.Labels[LabelSource] == string(want.Source) &&
-		secret.Annotations[AnnotationIssuedAt] == formatTime(want.IssuedAt) &&
-		secret.Annotations[AnnotationExpiresAt] == formatTime(want.ExpiresAt) &&
-		secret.Annotations[AnnotationRevision] == revision &&
-		PreviousTokenID(secret) == prevID &&
-		secret.Annotations[AnnotationPreviousExpiresAt] == prevExpires
-}
-
-// FromSecret reads the token a Secret holds. It fails when the token data is missing or
-// malformed; the other parts are read as far as they parse (a previous token that does not
-// parse is left out).
+// FromSecret reads the token a Secret holds in full (DataToken): a TokenRequest's Secret as the
+// API server has it. It fails when the token data is missing or malformed; the other parts are
+// read as far as they parse (a previous token that does not parse is left out).
 func FromSecret(secret *corev1.Secret) (Issued, error) {
 	tok, err := Parse(string(secret.Data[DataToken]))
 	if err != nil {
 		return Issued{}, fmt.Errorf("data %q: %w", DataToken, err)
 	}
-	out := Issued{Token: tok, Source: Source(secret.Labels[LabelSource]), Revision: Revision(secret)}
-	out.ExpiresAt, _ = ExpiresAt(secret)
-	out.IssuedAt, _ = time.Parse(time.RFC3339, secret.Annotations[AnnotationIssuedAt])
-	if n, limited := UsesLeft(secret); limited {
+	out := Issued{Token: tok, Source: Source(secret.Labels[LabelSource]), Revision: revisionOf(secret)}
+	out.ExpiresAt, _ = annotationTime(secret, AnnotationExpiresAt)
+	out.IssuedAt, _ = annotationTime(secret, AnnotationIssuedAt)
+	if n := usesLeftOf(secret); n != Unlimited {
 		out.UsesLeft = &n
 	}
 	if prev, err := Parse(string(secret.Data[DataPreviousToken])); err == nil {
-		if prevExpires, err := PreviousExpiresAt(secret); err == nil {
+		if prevExpires, err := annotationTime(secret, AnnotationPreviousExpiresAt); err == nil {
 			out.Previous = &Previous{Token: prev, ExpiresAt: prevExpires}
 		}
 	}

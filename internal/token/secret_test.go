@@ -83,7 +83,8 @@ func TestApplyToAndFromSecret(t *testing.T) {
 	issued := Issued{
 		Token:    Generate(),
 		Lifetime: NewLifetime(time.Now(), time.Hour),
-		Source:   SourceHTTP,
+		Source:   SourceTokenRequest,
+		Revision: 1,
 	}
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
 		Labels:      map[string]string{"team": "a", LabelManagedBy: "someone-else"},
@@ -98,7 +99,7 @@ func TestApplyToAndFromSecret(t *testing.T) {
 	if secret.Type != SecretType {
 		t.Errorf("Type = %q", secret.Type)
 	}
-	want := map[string]string{"team": "a", LabelManagedBy: ManagedBy, LabelTokenID: issued.ID, LabelSource: "http"}
+	want := map[string]string{"team": "a", LabelManagedBy: ManagedBy, LabelTokenID: issued.ID, LabelSource: "tokenrequest"}
 	for k, v := range want {
 		if secret.Labels[k] != v {
 			t.Errorf("label %s = %q, want %q", k, secret.Labels[k], v)
@@ -110,6 +111,9 @@ func TestApplyToAndFromSecret(t *testing.T) {
 	if got := string(secret.Data[DataTokenID]); got != issued.ID {
 		t.Errorf("data token-id = %q", got)
 	}
+	if got := string(secret.Data[DataToken]); got != issued.String() {
+		t.Errorf("data token = %q, want the token (pods mount it)", got)
+	}
 	back, err := FromSecret(secret)
 	if err != nil {
 		t.Fatal(err)
@@ -119,217 +123,36 @@ func TestApplyToAndFromSecret(t *testing.T) {
 	}
 }
 
-func TestExpiresAt(t *testing.T) {
-	tests := []struct {
-		name       string
-		annotation *string
-		ok         bool
-	}{
-		{"RFC 3339", new("2026-11-29T10:00:00Z"), true},
-		{"offset", new("2026-11-29T11:00:00+01:00"), true},
-		{"missing", nil, false},
-		{"garbage", new("tomorrow"), false},
-		{"empty", new(""), false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := &corev1.Secret{}
-			if tt.annotation != nil {
-				s.Annotations = map[string]string{AnnotationExpiresAt: *tt.annotation}
-			}
-			got, err := ExpiresAt(s)
-			if tt.ok != (err == nil) {
-				t.Fatalf("ExpiresAt error = %v, want ok=%v", err, tt.ok)
-			}
-			if tt.ok && !got.Equal(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)) {
-				t.Errorf("ExpiresAt = %v", got)
-			}
-		})
-	}
-}
-
-func TestConceal(t *testing.T) {
-	issued := Issued{Token: Generate(), Lifetime: NewLifetime(time.Now(), time.Hour), Source: SourceTokenRequest}
+// TestHTTPSecretHoldsNoToken: a token issued over HTTP is kept as its digest only.
+func TestHTTPSecretHoldsNoToken(t *testing.T) {
+	issued := Issued{Token: Generate(), Lifetime: NewLifetime(time.Now(), time.Hour), Source: SourceHTTP}
 	secret := &corev1.Secret{}
 	issued.ApplyTo(secret)
-	plain := secret.DeepCopy()
-	Conceal(secret)
-
 	if _, ok := secret.Data[DataToken]; ok {
-		t.Fatal("Conceal kept the token")
+		t.Fatal("an HTTP token Secret holds data.token")
+	}
+	d := DigestOf(issued.String())
+	if got := secret.Data[DataTokenDigest]; string(got) != string(d[:]) {
+		t.Errorf("data %s = %x, want %x", DataTokenDigest, got, d)
 	}
 	for k, v := range secret.Data {
 		if strings.Contains(string(v), issued.Secret) {
-			t.Fatalf("data %s still holds the secret", k)
+			t.Errorf("data %s holds the secret", k)
 		}
 	}
-	for _, s := range []*corev1.Secret{plain, secret} {
-		if Match(s, issued.String()) != SlotCurrent {
-			t.Error("Match refuses the token")
-		}
-		if Match(s, Generate().String()) != SlotNone || Match(s, issued.ID+":"+strings.Repeat("A", SecretLength)) != SlotNone {
-			t.Error("Match accepts another token")
-		}
-		if TokenID(s) != issued.ID {
-			t.Errorf("TokenID = %q", TokenID(s))
-		}
-		if !InStatus(s, issued) {
-			t.Error("InStatus refuses the Secret ApplyTo wrote")
-		}
-		later := issued
-		later.ExpiresAt = later.ExpiresAt.Add(time.Hour)
-		if InStatus(s, later) {
-			t.Error("InStatus accepts another expiry")
-		}
-	}
-	malformed := &corev1.Secret{Data: map[string][]byte{DataToken: []byte("garbage")}}
-	Conceal(malformed)
-	if TokenID(malformed) != "" {
-		t.Errorf("TokenID of a malformed token = %q", TokenID(malformed))
-	}
-	empty := &corev1.Secret{}
-	Conceal(empty)
-	if _, _, ok := Concealed(empty); ok {
-		t.Error("Conceal touched a Secret without a token")
-	}
-}
-
-// rotated is a Secret holding a rotated token: current, previous, revision 2.
-func rotated(now time.Time) (Issued, *corev1.Secret) {
-	issued := Issued{
-		Token:    Generate(),
-		Lifetime: NewLifetime(now, time.Hour),
-		Source:   SourceTokenRequest,
-		Revision: 2,
-		Previous: &Previous{Token: Generate(), ExpiresAt: now.Add(10 * time.Minute).Truncate(time.Second)},
-	}
-	secret := &corev1.Secret{}
-	issued.ApplyTo(secret)
-	return issued, secret
-}
-
-func TestRotatedSecret(t *testing.T) {
-	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
-	issued, secret := rotated(now)
-	if got := secret.Annotations[AnnotationRevision]; got != "2" {
-		t.Errorf("revision annotation = %q", got)
-	}
-	back, err := FromSecret(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if back.Previous == nil || *back.Previous != *issued.Previous || back.Revision != 2 {
-		t.Errorf("FromSecret = %+v, want previous %+v and revision 2", back, issued.Previous)
-	}
-	concealed := secret.DeepCopy()
-	Conceal(concealed)
-	for k, v := range concealed.Data {
-		if strings.Contains(string(v), issued.Previous.Secret) || strings.Contains(string(v), issued.Secret) {
-			t.Fatalf("concealed data %s still holds a secret", k)
-		}
-	}
-	for _, s := range []*corev1.Secret{secret, concealed} {
-		if got := Match(s, issued.Previous.String()); got != SlotPrevious {
-			t.Errorf("Match(previous) = %v", got)
-		}
-		if got := Match(s, issued.String()); got != SlotCurrent {
-			t.Errorf("Match(current) = %v", got)
-		}
-		if got := PreviousTokenID(s); got != issued.Previous.ID {
-			t.Errorf("PreviousTokenID = %q", got)
-		}
-		if !InStatus(s, issued) {
-			t.Error("InStatus refuses the rotated Secret")
-		}
-		noPrevious := issued
-		noPrevious.Previous = nil
-		if InStatus(s, noPrevious) {
-			t.Error("InStatus ignores the previous token")
-		}
-	}
-
-	// Dropping the previous token removes its data and annotation.
-	issued.Previous = nil
-	if !issued.ApplyTo(secret) {
-		t.Fatal("ApplyTo without previous reported no change")
-	}
-	if _, ok := secret.Data[DataPreviousToken]; ok {
-		t.Error("previous-token kept")
-	}
-	if _, ok := secret.Annotations[AnnotationPreviousExpiresAt]; ok {
-		t.Error("previous-expires-at kept")
-	}
-}
-
-func TestVerify(t *testing.T) {
-	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
-	issued, rotatedSecret := rotated(now)
-	one := int64(1)
-	zero := int64(0)
-	limited := func(n *int64) *corev1.Secret {
-		i := Issued{Token: issued.Token, Lifetime: issued.Lifetime, Source: SourceHTTP, UsesLeft: n}
-		s := &corev1.Secret{}
-		i.ApplyTo(s)
-		return s
-	}
-	garbled := limited(&one)
-	garbled.Annotations[AnnotationUsesLeft] = "many"
-	tests := []struct {
-		name      string
-		secret    *corev1.Secret
-		presented string
-		at        time.Time
-		want      Verdict
-	}{
-		{"current", rotatedSecret, issued.String(), now, VerdictValid},
-		{"previous during overlap", rotatedSecret, issued.Previous.String(), now, VerdictValid},
-		{"previous after its expiry", rotatedSecret, issued.Previous.String(), issued.Previous.ExpiresAt, VerdictExpired},
-		{"current after the previous expired", rotatedSecret, issued.String(), issued.Previous.ExpiresAt, VerdictValid},
-		{"current at its expiry", rotatedSecret, issued.String(), issued.ExpiresAt, VerdictExpired},
-		{"another token", rotatedSecret, Generate().String(), now, VerdictUnknown},
-		{"one use left", limited(&one), issued.String(), now, VerdictValid},
-		{"no use left", limited(&zero), issued.String(), now, VerdictSpent},
-		{"unreadable uses left", garbled, issued.String(), now, VerdictSpent},
-		{"unlimited", limited(nil), issued.String(), now, VerdictValid},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			for _, s := range []*corev1.Secret{tt.secret, concealedCopy(tt.secret)} {
-				if got := Verify(s, tt.presented, tt.at); got != tt.want {
-					t.Errorf("Verify = %s, want %s (concealed: %v)", got, tt.want, s != tt.secret)
-				}
+	for _, m := range []map[string]string{secret.Labels, secret.Annotations} {
+		for k, v := range m {
+			if strings.Contains(k+v, issued.Secret) {
+				t.Errorf("%s holds the secret", k)
 			}
-		})
-	}
-}
-
-func concealedCopy(s *corev1.Secret) *corev1.Secret {
-	c := s.DeepCopy()
-	Conceal(c)
-	return c
-}
-
-func TestUsesLeft(t *testing.T) {
-	tests := []struct {
-		annotation *string
-		n          int64
-		limited    bool
-		spent      bool
-	}{
-		{nil, 0, false, false},
-		{new("3"), 3, true, false},
-		{new("0"), 0, true, true},
-		{new("-1"), 0, true, true},
-		{new("x"), 0, true, true},
-	}
-	for _, tt := range tests {
-		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{}}}
-		if tt.annotation != nil {
-			s.Annotations[AnnotationUsesLeft] = *tt.annotation
 		}
-		n, limited := UsesLeft(s)
-		if n != tt.n || limited != tt.limited || Spent(s) != tt.spent {
-			t.Errorf("%v: UsesLeft = %d, %v; Spent = %v", tt.annotation, n, limited, Spent(s))
-		}
+	}
+	// A Secret written by an earlier version (plaintext) turns into the digest form.
+	old := &corev1.Secret{Data: map[string][]byte{DataToken: []byte(issued.String())}}
+	if !issued.ApplyTo(old) {
+		t.Fatal("ApplyTo reported no change")
+	}
+	if _, ok := old.Data[DataToken]; ok {
+		t.Error("ApplyTo kept the plaintext of an HTTP token")
 	}
 }

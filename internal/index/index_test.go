@@ -1,0 +1,193 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package index
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/tokenops/token-operator/internal/token"
+)
+
+var now = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+
+// secret is a token Secret holding issued, named name, with this UID.
+func secret(name, uid string, issued token.Issued) *corev1.Secret {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID(uid)}}
+	issued.ApplyTo(s)
+	return s
+}
+
+func httpToken(ttl time.Duration) token.Issued {
+	return token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(now, ttl), Source: token.SourceHTTP}
+}
+
+func find(x *Index, tok token.Token) (*token.Record, token.Slot) {
+	id, _ := token.ParseID(tok.ID)
+	return x.Find(id, token.DigestOf(tok.String()))
+}
+
+// step is one thing that happens to the index: a watch event, a local write or a forget.
+type step struct {
+	secret  *corev1.Secret
+	op      string // "watch", "delete", "put", "forget"
+	changes int    // how many listener calls it must cause
+}
+
+func TestIndexChanges(t *testing.T) {
+	a, b := httpToken(time.Hour), httpToken(time.Hour)
+	aSecret := secret("a", "uid-a", a)
+	aEdited := aSecret.DeepCopy()
+	aEdited.Annotations["unrelated"] = "edit"
+	aRenewed := secret("a", "uid-a", b)
+	aRecreated := secret("a", "uid-a2", a)
+	otherType := aSecret.DeepCopy()
+	otherType.Type = corev1.SecretTypeOpaque
+
+	tests := []struct {
+		name  string
+		steps []step
+		// finds says which token must be found in which Secret ("" for none) at the end.
+		finds map[*token.Token]string
+	}{
+		{"a watch add is found", []step{{aSecret, "watch", 1}}, map[*token.Token]string{&a.Token: "a", &b.Token: ""}},
+		{"an edit that changes no record is no change", []step{{aSecret, "watch", 1}, {aEdited, "watch", 0}},
+			map[*token.Token]string{&a.Token: "a"}},
+		{"put then the watch's confirmation: one change", []step{{aSecret, "put", 1}, {aSecret, "watch", 0}},
+			map[*token.Token]string{&a.Token: "a"}},
+		{"put never overwrites what the watch said", []step{{aRenewed, "watch", 1}, {aSecret, "put", 0}},
+			map[*token.Token]string{&a.Token: "", &b.Token: "a"}},
+		{"a new token in the same Secret moves the id", []step{{aSecret, "watch", 1}, {aRenewed, "watch", 1}},
+			map[*token.Token]string{&a.Token: "", &b.Token: "a"}},
+		{"delete removes", []step{{aSecret, "watch", 1}, {aSecret, "delete", 1}}, map[*token.Token]string{&a.Token: ""}},
+		{"the delete of an older Secret of the same name keeps the newer", []step{{aRecreated, "put", 1}, {aSecret, "delete", 0}},
+			map[*token.Token]string{&a.Token: "a"}},
+		{"forget of the same UID removes", []step{{aSecret, "put", 1}, {aSecret, "forget", 1}}, map[*token.Token]string{&a.Token: ""}},
+		{"forget of another UID keeps", []step{{aRecreated, "put", 1}, {aSecret, "forget", 0}}, map[*token.Token]string{&a.Token: "a"}},
+		{"a Secret that is not a token Secret is skipped", []step{{otherType, "watch", 0}}, map[*token.Token]string{&a.Token: ""}},
+		{"a copy under another name: both found, either removable", []step{
+			{aSecret, "watch", 1}, {secret("copy", "uid-c", a), "watch", 1}, {aSecret, "delete", 1}},
+			map[*token.Token]string{&a.Token: "copy"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x := New(nil, logr.Discard())
+			changes := 0
+			x.subscribe(func(_, _ *token.Record) { changes++ })
+			for i, st := range tt.steps {
+				before := changes
+				switch st.op {
+				case "watch":
+					x.apply(st.secret, false)
+				case "delete":
+					x.apply(st.secret, true)
+				case "put":
+					x.Put(st.secret)
+				case "forget":
+					x.Forget(types.NamespacedName{Namespace: st.secret.Namespace, Name: st.secret.Name}, st.secret.UID)
+				}
+				if got := changes - before; got != st.changes {
+					t.Errorf("step %d (%s %s): %d changes, want %d", i, st.op, st.secret.Name, got, st.changes)
+				}
+			}
+			for tok, want := range tt.finds {
+				rec, _ := find(x, *tok)
+				got := ""
+				if rec != nil {
+					got = rec.Name
+				}
+				if got != want {
+					t.Errorf("token %s found in %q, want %q", tok.ID, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestIndexRotationAndQueries(t *testing.T) {
+	x := New(nil, logr.Discard())
+	current := httpToken(time.Hour)
+	current.Source = token.SourceTokenRequest
+	current.Previous = &token.Previous{Token: token.Generate(), ExpiresAt: now.Add(time.Minute)}
+	x.apply(secret("rotated", "uid-r", current), false)
+	expired := httpToken(time.Second)
+	x.apply(secret("short", "uid-s", expired), false)
+
+	if rec, slot := find(x, current.Previous.Token); rec == nil || slot != token.SlotPrevious {
+		t.Errorf("previous token: %v, %v", rec, slot)
+	}
+	if rec, slot := find(x, current.Token); rec == nil || slot != token.SlotCurrent {
+		t.Errorf("current token: %v, %v", rec, slot)
+	}
+	wrong := token.Token{ID: current.ID, Secret: expired.Secret}
+	if rec, _ := find(x, wrong); rec != nil {
+		t.Error("a wrong secret with a known id was found")
+	}
+	prevID, _ := token.ParseID(current.Previous.ID)
+	if rec := x.ByID(prevID); rec == nil || rec.Name != "rotated" {
+		t.Errorf("ByID(previous) = %v", rec)
+	}
+	if got := x.Expired(now.Add(2 * time.Second)); len(got) != 1 || got[0].Name != "short" {
+		t.Errorf("Expired = %v", got)
+	}
+	if x.Len() != 2 {
+		t.Errorf("Len = %d", x.Len())
+	}
+	deleting := secret("short", "uid-s", expired)
+	deleting.DeletionTimestamp = &metav1.Time{Time: now}
+	x.apply(deleting, false)
+	if rec, _ := find(x, expired.Token); rec != nil {
+		t.Error("a Secret being deleted was found")
+	}
+}
+
+// TestIndexMemory measures what the index holds per token: the Go heap after a collection,
+// with 100 000 HTTP token Secrets indexed, divided by their number. `make bench` measures
+// the whole operator; this is the index alone.
+func TestIndexMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates 100 000 records")
+	}
+	const n = 100_000
+	x := New(nil, logr.Discard())
+	before := heap()
+	for i := range n {
+		issued := httpToken(time.Hour)
+		x.apply(secret(token.HTTPSecretName(issued.ID), fmt.Sprintf("%08x-1111-2222-3333-444444444444", i), issued), false)
+	}
+	perToken := float64(heap()-before) / n
+	runtime.KeepAlive(x)
+	t.Logf("index: %.0f bytes per token (Go heap after GC, %d tokens)", perToken, n)
+	if perToken > 600 {
+		t.Errorf("the index holds %.0f bytes per token, more than 600", perToken)
+	}
+}
+
+func heap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}

@@ -1,0 +1,228 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/pager"
+	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/tokenops/token-operator/internal/token"
+)
+
+// DefaultPageSize is how many Secrets one list request asks for unless PageSize says.
+const DefaultPageSize = 500
+
+// NeedLeaderElection is false: every replica keeps its own index.
+func (x *Index) NeedLeaderElection() bool { return false }
+
+// Start fills the index and keeps it current until ctx ends: it lists the token Secrets page
+// by page, turning each page into Records before asking for the next (so that memory never
+// holds more than a page of Secret objects, even at start-up), then watches from the list's
+// resourceVersion, resuming the watch where it broke (client-go's RetryWatcher), and lists
+// again only when the API server no longer has that resourceVersion (410 Gone).
+func (x *Index) Start(ctx context.Context) error {
+	backoff := wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 30 * time.Second}
+	for {
+		start := time.Now()
+		rv, err := x.relist(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			x.Log.Error(err, "Failed to list the token Secrets; retrying")
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff.Step()):
+			}
+			continue
+		}
+		backoff.Duration, backoff.Steps = time.Second, 1<<30
+		x.syncOnce.Do(func() { close(x.synced) })
+		x.Log.Info("Listed the token Secrets", "tokens", x.Len(), "duration", time.Since(start).Round(time.Millisecond))
+		if err := x.watch(ctx, rv); ctx.Err() != nil {
+			return nil
+		} else if err != nil {
+			x.Log.Info("Listing the token Secrets again", "reason", err.Error())
+		}
+	}
+}
+
+// selectors pick the token Secrets: our label and our type.
+func selectors(opts *metav1.ListOptions) {
+	opts.LabelSelector = token.Selector().String()
+	opts.FieldSelector = fields.OneTermEqualSelector("type", string(token.SecretType)).String()
+}
+
+// relist lists every token Secret into a new state, swaps it in and tells the listeners
+// what changed. It returns the list's resourceVersion.
+func (x *Index) relist(ctx context.Context) (string, error) {
+	next := newState()
+	x.listed.Store(0)
+	var rv string
+	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		list, err := x.Secrets.Secrets(metav1.NamespaceAll).List(ctx, opts)
+		if err == nil {
+			rv = list.ResourceVersion
+		}
+		return list, err
+	})
+	p.PageSize = x.PageSize
+	if p.PageSize <= 0 {
+		p.PageSize = DefaultPageSize
+	}
+	p.PageBufferSize = 1 // one page decoded ahead of the one being indexed, no more
+	opts := metav1.ListOptions{}
+	selectors(&opts)
+	err := p.EachListItem(ctx, opts, func(obj runtime.Object) error {
+		x.listed.Add(1)
+		if s, ok := obj.(*corev1.Secret); ok {
+			if rec, ok := x.convert(s); ok {
+				next.set(&rec)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	x.mu.Lock()
+	old := x.state
+	x.state = next
+	x.mu.Unlock()
+	x.notifyDiff(old, next)
+	return rv, nil
+}
+
+// notifyDiff tells the listeners of every Record that a relist added, changed or removed.
+func (x *Index) notifyDiff(old, next state) {
+	for key, rec := range next.byKey {
+		if prev, ok := old.byKey[key]; !ok || *prev != *rec {
+			x.notify(prev, rec)
+		}
+	}
+	for key, prev := range old.byKey {
+		if _, ok := next.byKey[key]; !ok {
+			x.notify(prev, nil)
+		}
+	}
+}
+
+// errGone means the watch cannot resume: the index must list again.
+var errGone = errors.New("the watch's resourceVersion is gone")
+
+// watch applies the token Secrets' changes from rv on until ctx ends or the watch cannot be
+// resumed.
+func (x *Index) watch(ctx context.Context, rv string) error {
+	lw := &cache.ListWatch{WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+		selectors(&opts)
+		opts.AllowWatchBookmarks = true
+		return x.Secrets.Secrets(metav1.NamespaceAll).Watch(ctx, opts)
+	}}
+	w, err := watchtools.NewRetryWatcherWithContext(ctx, rv, lw)
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return errGone
+			}
+			switch ev.Type {
+			case watch.Added, watch.Modified, watch.Deleted:
+				if s, ok := ev.Object.(*corev1.Secret); ok {
+					x.apply(s, ev.Type == watch.Deleted)
+				}
+			case watch.Error:
+				err := apierrors.FromObject(ev.Object)
+				if apierrors.IsGone(err) || apierrors.IsResourceExpired(err) {
+					return errGone
+				}
+				x.Log.Error(err, "Watching the token Secrets")
+			}
+		}
+	}
+}
+
+// WaitForSync blocks until the first list is complete, or ctx ends; it reports which.
+func (x *Index) WaitForSync(ctx context.Context) bool {
+	select {
+	case <-x.synced:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Synced reports whether the first list is complete.
+func (x *Index) Synced() bool {
+	select {
+	case <-x.synced:
+		return true
+	default:
+		return false
+	}
+}
+
+// ReadyCheck is a healthz.Checker: ready once every token Secret is indexed, so that a
+// replica never answers false for a live token because it is still starting.
+func (x *Index) ReadyCheck(*http.Request) error {
+	if !x.Synced() {
+		return fmt.Errorf("the token index is still loading (%d Secrets listed so far)", x.listed.Load())
+	}
+	return nil
+}
+
+// NewForConfig returns an empty index that lists and watches through cfg, in protobuf (the
+// smallest and fastest encoding for Secrets), sharing httpClient's connections (if not nil).
+func NewForConfig(cfg *rest.Config, httpClient *http.Client, log logr.Logger) (*Index, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.ContentType = runtime.ContentTypeProtobuf
+	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	var cs *kubernetes.Clientset
+	var err error
+	if httpClient == nil {
+		cs, err = kubernetes.NewForConfig(cfg)
+	} else {
+		cs, err = kubernetes.NewForConfigAndClient(cfg, httpClient)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return New(cs.CoreV1(), log), nil
+}
