@@ -17,9 +17,9 @@ limitations under the License.
 package server
 
 import (
-	"encoding/base64"
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"

@@ -195,7 +195,9 @@ func (r *Record) Limited() bool { return r.UsesLeft != Unlimited }
 func (r *Record) Spent() bool { return r.UsesLeft == 0 }
 
 // ControlledBy reports whether the TokenRequest with this UID controls the Secret.
-func (r *Record) ControlledBy(uid types.UID) bool { return r.ControllerUID != "" && r.ControllerUID == uid }
+func (r *Record) ControlledBy(uid types.UID) bool {
+	return r.ControllerUID != "" && r.ControllerUID == uid
+}
 
 // Slot says which of a Secret's tokens a presented token is.
 type Slot int
