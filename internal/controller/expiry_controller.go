@@ -18,10 +18,12 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -46,7 +48,7 @@ type ExpiryReconciler struct {
 	MaxConcurrentReconciles int
 }
 
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;patch;delete
 
 // Reconcile deletes a token Secret whose expires-at has passed (or does not parse), with a
 // UID precondition so that a Secret re-created under the same name is never hit, and
@@ -58,6 +60,11 @@ func (r *ExpiryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	expiresAt := rec.ExpiresAt()
 	if remaining := expiresAt.Sub(r.Clock.Now()); remaining > 0 {
+		if rec.Plaintext && rec.Source == token.SourceHTTP && rec.Current.Present {
+			if err := r.digestOnly(ctx, rec); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
 		return ctrl.Result{RequeueAfter: remaining}, nil
 	}
 	deleted, err := r.DeleteExpired(ctx, rec)
@@ -90,6 +97,28 @@ func (r *ExpiryReconciler) DeleteExpired(ctx context.Context, rec *token.Record)
 	}
 	metrics.ExpiredDeleted.Inc()
 	return true, nil
+}
+
+// digestOnly turns the Secret of an HTTP token written by an earlier version, which held the
+// token itself, into today's shape: the token's digest in its place. The patch carries the
+// Secret's UID, so it never touches a newer Secret of the same name.
+func (r *ExpiryReconciler) digestOnly(ctx context.Context, rec *token.Record) error {
+	patch, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"uid": rec.UID},
+		"data":     map[string]any{token.DataToken: nil, token.DataTokenDigest: rec.Current.Digest[:]},
+	})
+	if err != nil {
+		return err
+	}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.Name}}
+	err = r.Patch(ctx, s, client.RawPatch(types.MergePatchType, patch))
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	if err == nil {
+		ctrl.LoggerFrom(ctx).Info("Replaced the plaintext of an HTTP token with its digest", "tokenID", rec.Current.ID.String())
+	}
+	return err
 }
 
 // SetupWithManager registers the controller, driven by every change in the token index.

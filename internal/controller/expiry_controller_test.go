@@ -80,3 +80,26 @@ var _ = Describe("Expiry controller", func() {
 		}).WithTimeout(2 * time.Second).Should(Succeed())
 	})
 })
+
+var _ = Describe("An HTTP token Secret written by an earlier version", func() {
+	It("has its plaintext replaced with the token's digest", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour), Source: token.SourceHTTP}
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: token.HTTPSecretName(issued.ID)}}
+		issued.ApplyTo(s)
+		// As the previous version wrote it: the token itself, no digest.
+		delete(s.Data, token.DataTokenDigest)
+		s.Data[token.DataToken] = []byte(issued.String())
+		Expect(k8sClient.Create(ctx, s)).To(Succeed())
+
+		digest := token.DigestOf(issued.String())
+		Eventually(getSecret(ctx, ns, s.Name)).Should(And(
+			HaveField("Data", Not(HaveKey(token.DataToken))),
+			HaveField("Data", HaveKeyWithValue(token.DataTokenDigest, digest[:])),
+			HaveField("UID", s.UID),
+		))
+		rec, err := token.RecordOf(getSecret(ctx, ns, s.Name)(Default))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rec.Verify(issued.String(), time.Now())).To(Equal(token.VerdictValid))
+	})
+})
