@@ -18,13 +18,18 @@ package server
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"sync"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -51,5 +56,97 @@ var _ = Describe("The operator's memory", func() {
 		}
 		code, _, _ := call(base, http.MethodGet, "/app/valid/"+issued[0], "")
 		Expect(code).To(Equal(http.StatusOK))
+	})
+})
+
+var _ = Describe("A replica starting with many live tokens", func() {
+	It("turns ready only once every token is indexed, and never answers false for a live one", func(ctx SpecContext) {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "many-"}}
+		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+		// More than two list pages at the shipped page size.
+		n := 2*index.DefaultPageSize + 200
+		live := make([]string, n)
+		var wg sync.WaitGroup
+		for w := range 16 {
+			wg.Go(func() {
+				defer GinkgoRecover()
+				for i := w; i < n; i += 16 {
+					issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour), Source: token.SourceHTTP}
+					s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: token.HTTPSecretName(issued.ID)}}
+					issued.ApplyTo(s)
+					Expect(k8sClient.Create(ctx, s)).To(Succeed())
+					live[i] = issued.String()
+				}
+			})
+		}
+		wg.Wait()
+
+		var (
+			mu                  sync.Mutex
+			notReadySeen        bool
+			indexedAtReady      = -1
+			answers, falseCount int
+		)
+		done := make(chan struct{})
+		probe := func(srv *Server) {
+			go func() {
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					err := srv.Tokens.ReadyCheck(nil)
+					mu.Lock()
+					if err != nil {
+						notReadySeen = true
+					} else if indexedAtReady < 0 {
+						indexedAtReady = srv.Tokens.Len()
+					}
+					mu.Unlock()
+				}
+			}()
+			// Validation requests sent before the API serves wait in the listen queue.
+			base := "http://" + srv.Listener.Addr().String()
+			for _, tok := range []string{live[0], live[n-1], live[n/2]} {
+				go func() {
+					for {
+						select {
+						case <-done:
+							return
+						default:
+						}
+						resp, err := httpClient.Get(base + "/app/valid/" + tok)
+						if err != nil {
+							continue
+						}
+						body, _ := io.ReadAll(resp.Body)
+						_ = resp.Body.Close()
+						mu.Lock()
+						answers++
+						if string(body) != answerTrue {
+							falseCount++
+						}
+						mu.Unlock()
+					}
+				}()
+			}
+		}
+		stop, srv := startOperator(false, probe)
+		Eventually(func() int { mu.Lock(); defer mu.Unlock(); return answers }).Should(BeNumerically(">", 100))
+		close(done)
+		stop()
+
+		mu.Lock()
+		defer mu.Unlock()
+		Expect(notReadySeen).To(BeTrue(), "the index reported not ready while it listed")
+		Expect(indexedAtReady).To(BeNumerically(">=", n), "ready only with every token indexed")
+		Expect(falseCount).To(BeZero(), "a live token answered false")
+		for _, tok := range live {
+			parsed, _ := token.Parse(tok)
+			id, _ := token.ParseID(parsed.ID)
+			rec, _ := srv.Tokens.Find(id, token.DigestOf(tok))
+			Expect(rec).NotTo(BeNil())
+		}
 	})
 })
