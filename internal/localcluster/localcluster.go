@@ -166,3 +166,13 @@ func FreeAddr() (string, error) {
 	defer func() { _ = l.Close() }()
 	return l.Addr().String(), nil
 }
+
+// EtcdDBBytes is the size of etcd's database file: it grows with what is written and does
+// not shrink until etcd defragments.
+func (c *Cluster) EtcdDBBytes() (int64, error) {
+	fi, err := os.Stat(filepath.Join(c.env.ControlPlane.Etcd.DataDir, "member", "snap", "db"))
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}

@@ -50,13 +50,17 @@ type result struct {
 
 // sizes are the scenario sizes of a full or a quick run.
 type sizes struct {
-	loadFor                                          time.Duration
-	issue, trs, expiring, liveTokens, foreignSecrets int
+	loadFor                              time.Duration
+	issue, trs, expiring, foreignSecrets int
+	// liveTokens are the numbers of live tokens the operator is restarted over, smallest first.
+	liveTokens []int
 }
 
 var (
-	full  = sizes{loadFor: 10 * time.Second, issue: 2000, trs: 1000, expiring: 1000, liveTokens: 10000, foreignSecrets: 10000}
-	quick = sizes{loadFor: time.Second, issue: 200, trs: 100, expiring: 100, liveTokens: 1000, foreignSecrets: 1000}
+	full = sizes{loadFor: 10 * time.Second, issue: 2000, trs: 1000, expiring: 10000, foreignSecrets: 10000,
+		liveTokens: []int{10000, 100000}}
+	quick = sizes{loadFor: time.Second, issue: 200, trs: 100, expiring: 500, foreignSecrets: 1000,
+		liveTokens: []int{1000, 2000}}
 )
 
 type bench struct {
@@ -67,6 +71,8 @@ type bench struct {
 	manager string
 	out     string
 	results []result
+	// memoryLimit is the shipped container memory limit (bytes), the operator's GOMEMLIMIT.
+	memoryLimit int64
 
 	// Measured early, compared against later.
 	emptyReady          time.Duration
@@ -85,6 +91,11 @@ func main() {
 	b := &bench{sizes: full, manager: *manager, out: *out}
 	if *quickMode {
 		b.sizes = quick
+	}
+	var err error
+	if b.memoryLimit, err = shippedMemoryLimit("config/manager/manager.yaml"); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
 	}
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -71,6 +71,8 @@ func (b *bench) startOperator(extra ...string) (*operator, error) {
 		"--http-failed-validation-rate=0",
 	}, extra...)
 	o.cmd = exec.Command(b.manager, args...)
+	// As config/default runs it: GOMEMLIMIT is the shipped memory limit.
+	o.cmd.Env = append(os.Environ(), fmt.Sprintf("GOMEMLIMIT=%d", b.memoryLimit))
 	o.cmd.Stdout, o.cmd.Stderr = logFile, logFile
 	o.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	start := time.Now()
@@ -109,21 +111,26 @@ func (o *operator) stop() {
 	}
 }
 
-// rssMiB is the process's resident set size.
-func (o *operator) rssMiB() (float64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", o.cmd.Process.Pid))
+// statusMiB is a memory figure of the process, such as VmRSS or VmHWM (its peak).
+func (o *operator) statusMiB(field string) (float64, error) {
+	return statusMiB(o.cmd.Process.Pid, field)
+}
+
+// statusMiB reads a memory figure of a process from /proc/PID/status, in MiB.
+func statusMiB(pid int, field string) (float64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	defer func() { _ = f.Close() }()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(s.Text(), field+":"); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
 			return kb / 1024, err
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", o.cmd.Process.Pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // heapMiB is the Go heap in use, from the operator's own metrics.

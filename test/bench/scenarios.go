@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -29,7 +28,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -53,7 +51,7 @@ const (
 )
 
 func (b *bench) namespaces(ctx context.Context) error {
-	for _, ns := range []string{nsHTTP, nsCeiling, nsTRs, nsExpiring, nsLive, nsForeign} {
+	for _, ns := range []string{nsHTTP, nsCeiling, nsTRs, nsExpiring, nsLive, nsForeign, nsExpiryCeiling} {
 		if err := b.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return err
 		}
@@ -78,7 +76,7 @@ func (b *bench) scenarioCeilings(ctx context.Context) error {
 		return err
 	}
 	b.emptyReady = op.ready
-	b.emptyRSS, _ = op.rssMiB()
+	b.emptyRSS, _ = op.statusMiB("VmRSS")
 	b.emptyHeap, _ = op.heapMiB()
 	op.stop()
 	if err := b.namespaces(ctx); err != nil {
@@ -130,7 +128,7 @@ func (b *bench) scenarioWithOperator(ctx context.Context) error {
 		return err
 	}
 	defer func() { op.stop() }()
-	for _, s := range []func(context.Context, *operator) error{b.validate, b.issueHTTP, b.redeem, b.tokenRequests, b.expiry, b.foreign} {
+	for _, s := range []func(context.Context, *operator) error{b.validate, b.issueHTTP, b.redeem, b.tokenRequests, b.foreign} {
 		if err := s(ctx, op); err != nil {
 			return err
 		}
@@ -201,6 +199,27 @@ func (b *bench) issueHTTP(_ context.Context, op *operator) error {
 	b.add(result{Scenario: s, Figure: "throughput", Value: res.perSecond, Unit: "tokens/s", Ceiling: new(b.secretCeiling.perSecond), Aim: "ratio >= 0.8"})
 	b.add(result{Scenario: s, Figure: "p50", Value: ms(res.lat.percentile(50)), Unit: "ms", Ceiling: new(ms(b.secretCeiling.lat.percentile(50)))})
 	b.add(result{Scenario: s, Figure: "p99", Value: ms(res.lat.percentile(99)), Unit: "ms", Ceiling: new(ms(b.secretCeiling.lat.percentile(99))), Aim: "< 100 ms"})
+	return readYourWrites(c, op, 100)
+}
+
+// readYourWrites issues n tokens and validates each on the same replica the moment its
+// answer arrives: every one must be valid.
+func readYourWrites(c *http.Client, op *operator, n int) error {
+	for range n {
+		tok, err := postToken(c, op.httpURL, "")
+		if err != nil {
+			return err
+		}
+		resp, err := c.Get(op.httpURL + "/app/valid/" + tok)
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil || string(body) != answerValid {
+			return fmt.Errorf("a token validated %q right after its issue: %v", body, err)
+		}
+	}
 	return nil
 }
 
@@ -297,46 +316,9 @@ func (rw *readyWatch) waitReady(ctx context.Context, n int, timeout time.Duratio
 		timeout, len(notReady), strings.Join(notReady[:min(len(notReady), 5)], "; "))
 }
 
-func (b *bench) expiry(ctx context.Context, _ *operator) error {
-	logf("expiry: %d tokens expiring in the same second", b.expiring)
-	w, err := b.c.Watch(ctx, &corev1.SecretList{}, client.InNamespace(nsExpiring))
-	if err != nil {
-		return err
-	}
-	defer w.Stop()
-	expiresAt := time.Now().Add(20 * time.Second).Truncate(time.Second)
-	if _, err := fixedWork(b.expiring, 32, func(int) error {
-		s := tokenSecret(nsExpiring, time.Hour)
-		s.Annotations[token.AnnotationExpiresAt] = expiresAt.UTC().Format(time.RFC3339)
-		return b.c.Create(ctx, s)
-	}); err != nil {
-		return err
-	}
-	if time.Now().After(expiresAt) {
-		return fmt.Errorf("creating the expiring tokens took longer than 20s")
-	}
-	var lags latencies
-	timeout := time.After(time.Until(expiresAt) + 2*time.Minute)
-	for len(lags) < b.expiring {
-		select {
-		case ev := <-w.ResultChan():
-			if ev.Type == watch.Deleted {
-				lags = append(lags, time.Since(expiresAt))
-			}
-		case <-timeout:
-			return fmt.Errorf("only %d of %d expired Secrets were deleted", len(lags), b.expiring)
-		}
-	}
-	s := fmt.Sprintf("%d tokens expiring in one second", b.expiring)
-	b.add(result{Scenario: s, Figure: "lag p50", Value: ms(lags.percentile(50)), Unit: "ms"})
-	b.add(result{Scenario: s, Figure: "lag p99", Value: ms(lags.percentile(99)), Unit: "ms", Aim: "< 1000 ms"})
-	b.add(result{Scenario: s, Figure: "lag max", Value: ms(lags.percentile(100)), Unit: "ms"})
-	return nil
-}
-
 func (b *bench) foreign(ctx context.Context, op *operator) error {
 	logf("foreign Secrets: %d Secrets that are not ours", b.foreignSecrets)
-	before, err := op.rssMiB()
+	before, err := op.statusMiB("VmRSS")
 	if err != nil {
 		return err
 	}
@@ -347,46 +329,11 @@ func (b *bench) foreign(ctx context.Context, op *operator) error {
 		return err
 	}
 	time.Sleep(5 * time.Second) // let any watch that would hold them catch up
-	after, err := op.rssMiB()
+	after, err := op.statusMiB("VmRSS")
 	if err != nil {
 		return err
 	}
 	b.add(result{Scenario: fmt.Sprintf("%d foreign Secrets added", b.foreignSecrets), Figure: "RSS growth", Value: after - before,
 		Unit: "MiB", Aim: "< 5 MiB"})
-	return nil
-}
-
-func (b *bench) scenarioLiveTokens(ctx context.Context) error {
-	list := &corev1.SecretList{}
-	if err := b.c.List(ctx, list, client.MatchingLabels{token.LabelManagedBy: token.ManagedBy}); err != nil {
-		return err
-	}
-	missing := max(b.liveTokens-len(list.Items), 0)
-	logf("live tokens: adding %d token Secrets to the %d present, then restarting the operator", missing, len(list.Items))
-	if _, err := fixedWork(missing, 32, func(int) error { return b.c.Create(ctx, tokenSecret(nsLive, time.Hour)) }); err != nil {
-		return err
-	}
-	op, err := b.startOperator()
-	if err != nil {
-		return err
-	}
-	defer op.stop()
-	time.Sleep(2 * time.Second) // the controllers' first pass over every Secret
-	// The heap after a collection: what the cache holds, not the start-up list's garbage.
-	if err := op.heapProfile(filepath.Join(filepath.Dir(b.out), "heap.pprof")); err != nil {
-		return err
-	}
-	rss, err := op.rssMiB()
-	if err != nil {
-		return err
-	}
-	heap, err := op.heapMiB()
-	if err != nil {
-		return err
-	}
-	s := fmt.Sprintf("%d live tokens", b.liveTokens)
-	b.add(result{Scenario: s, Figure: "RSS", Value: rss, Unit: "MiB", Ceiling: new(b.emptyRSS), Aim: "< 100 MiB"})
-	b.add(result{Scenario: s, Figure: "Go heap in use", Value: heap, Unit: "MiB", Ceiling: new(b.emptyHeap)})
-	b.add(result{Scenario: s, Figure: "start to ready", Value: op.ready.Seconds(), Unit: "s", Ceiling: new(b.emptyReady.Seconds()), Aim: "< 3 s"})
 	return nil
 }

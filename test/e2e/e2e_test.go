@@ -19,6 +19,7 @@ limitations under the License.
 package e2e
 
 import (
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -94,6 +95,16 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 		Eventually(validate).WithArguments(replicas[1], tok).WithTimeout(time.Second).WithPolling(10 * time.Millisecond).
 			Should(Equal(answerTrue))
 		AddReportEntry("HTTP token visible on the other replica after", time.Since(issued).String())
+
+		By("showing no plaintext of the token in kubectl get secret")
+		parsed, err := token.Parse(tok)
+		Expect(err).NotTo(HaveOccurred())
+		out := mustKubectl("get", "secret", "-n", "default", token.HTTPSecretName(parsed.ID), "-o", "yaml")
+		Expect(out).To(ContainSubstring(token.DataTokenDigest + ":"))
+		Expect(out).NotTo(MatchRegexp(`(?m)^  token:`))
+		Expect(out).NotTo(ContainSubstring(parsed.Secret))
+		Expect(out).NotTo(ContainSubstring(base64.StdEncoding.EncodeToString([]byte(tok))))
+		Expect(out).NotTo(ContainSubstring(base64.StdEncoding.EncodeToString([]byte(parsed.Secret))))
 	})
 
 	It("fails over while 300 TokenRequests are applied: one token each, none re-issued", func(ctx SpecContext) {
@@ -458,7 +469,9 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 		secrets := &corev1.SecretList{}
 		Expect(k8sClient.List(ctx, secrets, client.MatchingLabels{token.LabelManagedBy: token.ManagedBy})).To(Succeed())
 		for _, s := range secrets.Items {
-			tokens = append(tokens, string(s.Data[token.DataToken]))
+			if tok, ok := s.Data[token.DataToken]; ok { // a TokenRequest's token (HTTP tokens: digests only)
+				tokens = append(tokens, string(tok))
+			}
 		}
 		Expect(len(tokens)).To(BeNumerically(">", 300))
 		var output strings.Builder

@@ -1,0 +1,269 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/tokenops/token-operator/internal/token"
+)
+
+// nsExpiryCeiling holds the Secrets whose deletion by client-go is the expiry ceiling.
+const nsExpiryCeiling = "bench-expiry-ceiling"
+
+// shippedMemoryLimit reads the manager container's memory limit from the shipped manifest,
+// in bytes: the operator runs in the bench with GOMEMLIMIT set to it, as config/default sets
+// it in a cluster.
+func shippedMemoryLimit(path string) (int64, error) {
+	data, err := os.ReadFile(path) //nolint:gosec // the repository's own manifest
+	if err != nil {
+		return 0, err
+	}
+	for doc := range strings.SplitSeq(string(data), "\n---\n") {
+		d := &appsv1.Deployment{}
+		if err := yaml.Unmarshal([]byte(doc), d); err != nil || d.Kind != "Deployment" {
+			continue
+		}
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if c.Name == "manager" {
+				if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
+					return q.Value(), nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("%s: no memory limit on the manager container", path)
+}
+
+// tokenCount counts the token Secrets in the cluster, from their metadata only.
+func (b *bench) tokenCount(ctx context.Context) (int, error) {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+	if err := b.c.List(ctx, list, client.MatchingLabels{token.LabelManagedBy: token.ManagedBy}); err != nil {
+		return 0, err
+	}
+	return len(list.Items), nil
+}
+
+// scenarioLiveTokens fills the cluster with live token Secrets (client-go writes of the
+// HTTP API's Secret shape, the operator stopped), then restarts the operator over them at
+// each size: memory, start-up and peak, and at the largest size validation throughput, the
+// control plane's cost and a mass expiry.
+func (b *bench) scenarioLiveTokens(ctx context.Context) error {
+	have, err := b.tokenCount(ctx)
+	if err != nil {
+		return err
+	}
+	etcdBefore, err := b.cluster.EtcdDBBytes()
+	if err != nil {
+		return err
+	}
+	added := 0
+	var keep string // one live token, to validate at the largest size
+	for i, n := range b.liveTokens {
+		missing := max(n-have, 0)
+		logf("live tokens: adding %d token Secrets to the %d present, then restarting the operator", missing, have)
+		if _, err := fixedWork(missing, 64, func(j int) error {
+			s, tok := tokenSecretWithToken(nsLive, 2*time.Hour)
+			if j == 0 && keep == "" {
+				keep = tok
+			}
+			return b.c.Create(ctx, s)
+		}); err != nil {
+			return err
+		}
+		have, added = have+missing, added+missing
+		op, err := b.startOperator()
+		if err != nil {
+			return err
+		}
+		if err := b.measureLive(op, have, i == len(b.liveTokens)-1); err != nil {
+			op.stop()
+			return err
+		}
+		if i < len(b.liveTokens)-1 {
+			op.stop()
+			continue
+		}
+		defer op.stop()
+		if err := b.validateAt(op, have, keep); err != nil {
+			return err
+		}
+		if err := b.controlPlaneCost(have, added, etcdBefore); err != nil {
+			return err
+		}
+		return b.massExpiry(ctx, have)
+	}
+	return nil
+}
+
+// tokenSecretWithToken is tokenSecret, with the token it holds.
+func tokenSecretWithToken(ns string, ttl time.Duration) (*corev1.Secret, string) {
+	issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), ttl), Source: token.SourceHTTP}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: token.HTTPSecretName(issued.ID)}}
+	issued.ApplyTo(s)
+	return s, issued.String()
+}
+
+// measureLive reports the operator's memory and start-up over n live tokens.
+func (b *bench) measureLive(op *operator, n int, largest bool) error {
+	peak, err := op.statusMiB("VmHWM")
+	if err != nil {
+		return err
+	}
+	// The heap after a collection: what the index holds, not the start-up list's garbage.
+	if err := op.heapProfile(filepath.Join(filepath.Dir(b.out), fmt.Sprintf("heap-%d.pprof", n))); err != nil {
+		return err
+	}
+	heap, err := op.heapMiB()
+	if err != nil {
+		return err
+	}
+	rss, err := op.statusMiB("VmRSS")
+	if err != nil {
+		return err
+	}
+	limit := float64(b.memoryLimit) / (1 << 20)
+	s := fmt.Sprintf("%d live tokens", n)
+	rssAim, readyAim := "< 100 MiB", "< 3 s"
+	if largest && n >= 100000 {
+		rssAim, readyAim = "<= 200 MiB", "<= 20 s"
+	}
+	b.add(result{Scenario: s, Figure: "RSS", Value: rss, Unit: "MiB", Ceiling: new(b.emptyRSS), Aim: rssAim})
+	b.add(result{Scenario: s, Figure: "Go heap after GC", Value: heap, Unit: "MiB", Ceiling: new(b.emptyHeap)})
+	b.add(result{Scenario: s, Figure: "Go heap per token", Value: heap * (1 << 20) / float64(n), Unit: "B", Aim: "<= 600 B"})
+	b.add(result{Scenario: s, Figure: "start to ready", Value: op.ready.Seconds(), Unit: "s", Ceiling: new(b.emptyReady.Seconds()), Aim: readyAim})
+	b.add(result{Scenario: s, Figure: "peak RSS (VmHWM) from start", Value: peak, Unit: "MiB", Ceiling: new(limit),
+		Aim: "ratio < 1 (the shipped limit)"})
+	return nil
+}
+
+// validateAt measures validation of one of n live tokens beside the bare handler.
+func (b *bench) validateAt(op *operator, n int, tok string) error {
+	logf("validate at %d live tokens: 64 connections, %s each", n, b.loadFor)
+	closedLoop(op.baselineURL+"/", []byte(answerValid), 64, b.loadFor/4)
+	closedLoop(op.httpURL+"/app/valid/"+tok, []byte(answerValid), 64, b.loadFor/4)
+	ceiling := closedLoop(op.baselineURL+"/", []byte(answerValid), 64, b.loadFor)
+	valid := closedLoop(op.httpURL+"/app/valid/"+tok, []byte(answerValid), 64, b.loadFor)
+	if valid.errors+ceiling.errors > 0 {
+		return fmt.Errorf("validate at %d tokens: %d and %d bad answers", n, valid.errors, ceiling.errors)
+	}
+	s := fmt.Sprintf("validate at %d live tokens, 64 conns", n)
+	b.add(result{Scenario: s, Figure: "throughput", Value: valid.perSecond, Unit: "req/s", Ceiling: new(ceiling.perSecond), Aim: "ratio >= 0.7"})
+	b.add(result{Scenario: s, Figure: "p99", Value: ms(valid.lat.percentile(99)), Unit: "ms", Ceiling: new(ms(ceiling.lat.percentile(99)))})
+	return nil
+}
+
+// controlPlaneCost reports kube-apiserver's memory and etcd's database growth with n live
+// tokens, added of them written by this scenario.
+func (b *bench) controlPlaneCost(n, added int, etcdBefore int64) error {
+	pid, err := b.cluster.APIServerPID()
+	if err != nil {
+		return err
+	}
+	apiRSS, err := statusMiB(pid, "VmRSS")
+	if err != nil {
+		return err
+	}
+	etcdAfter, err := b.cluster.EtcdDBBytes()
+	if err != nil {
+		return err
+	}
+	s := fmt.Sprintf("%d live tokens", n)
+	b.add(result{Scenario: s, Figure: "kube-apiserver RSS", Value: apiRSS, Unit: "MiB"})
+	if added > 0 {
+		b.add(result{Scenario: s, Figure: "etcd db growth per token", Value: float64(etcdAfter-etcdBefore) / float64(added), Unit: "B"})
+	}
+	return nil
+}
+
+// massExpiry lets b.expiring tokens expire in the same second among n live ones, and compares
+// how fast the operator deletes them with client-go deleting as many such Secrets, with UID
+// preconditions, at the operator's default --expiry-workers (32).
+func (b *bench) massExpiry(ctx context.Context, n int) error {
+	const workers = 32
+	logf("ceiling: client-go deletes %d token Secrets with UID preconditions at concurrency %d", b.expiring, workers)
+	victims := make([]*corev1.Secret, b.expiring)
+	if _, err := fixedWork(b.expiring, 64, func(i int) error {
+		victims[i] = tokenSecret(nsExpiryCeiling, 2*time.Hour)
+		return b.c.Create(ctx, victims[i])
+	}); err != nil {
+		return err
+	}
+	ceiling, err := fixedWork(b.expiring, workers, func(i int) error {
+		uid := victims[i].UID
+		return b.c.Delete(ctx, victims[i], client.Preconditions{UID: &uid})
+	})
+	if err != nil {
+		return err
+	}
+
+	logf("expiry: %d tokens expiring in the same second among %d", b.expiring, n)
+	w, err := b.c.Watch(ctx, &corev1.SecretList{}, client.InNamespace(nsExpiring))
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	lead := 10*time.Second + time.Duration(b.expiring)*3*time.Millisecond
+	expiresAt := time.Now().Add(lead).Truncate(time.Second)
+	if _, err := fixedWork(b.expiring, 64, func(int) error {
+		s := tokenSecret(nsExpiring, time.Hour)
+		s.Annotations[token.AnnotationExpiresAt] = expiresAt.UTC().Format(time.RFC3339)
+		return b.c.Create(ctx, s)
+	}); err != nil {
+		return err
+	}
+	if time.Now().After(expiresAt) {
+		return fmt.Errorf("creating the expiring tokens took longer than %s", lead)
+	}
+	var lags latencies
+	deleted := map[types.UID]bool{}
+	timeout := time.After(time.Until(expiresAt) + 5*time.Minute)
+	for len(deleted) < b.expiring {
+		select {
+		case ev := <-w.ResultChan():
+			if s, ok := ev.Object.(*corev1.Secret); ok && ev.Type == watch.Deleted && !deleted[s.UID] {
+				deleted[s.UID] = true
+				lags = append(lags, time.Since(expiresAt))
+			}
+		case <-timeout:
+			return fmt.Errorf("only %d of %d expired Secrets were deleted", len(deleted), b.expiring)
+		}
+	}
+	last := lags.percentile(100)
+	s := fmt.Sprintf("%d tokens expiring in one second, among %d", b.expiring, n)
+	b.add(result{Scenario: s, Figure: "delete rate", Value: float64(b.expiring) / last.Seconds(), Unit: "tokens/s",
+		Ceiling: new(ceiling.perSecond), Aim: "ratio >= 0.8"})
+	b.add(result{Scenario: s, Figure: "lag p50", Value: ms(lags.percentile(50)), Unit: "ms"})
+	b.add(result{Scenario: s, Figure: "lag p99", Value: ms(lags.percentile(99)), Unit: "ms"})
+	b.add(result{Scenario: s, Figure: "all deleted after", Value: ms(last), Unit: "ms",
+		Ceiling: new(float64(b.expiring) / ceiling.perSecond * 1000)})
+	return nil
+}
