@@ -129,7 +129,13 @@ func (r *ExpiryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("token-expiry").
 		WatchesRawSource(r.Tokens.Source(secretRequest, true)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1),
+			// Every live token waits in this queue for its expiry (RequeueAfter): client-go's
+			// delaying queue holds one for about 140 bytes, controller-runtime's priority
+			// queue (the default) for about 400 (measured; see the README's sizing section).
+			UsePriorityQueue: new(false),
+		}).
 		Complete(r)
 }
 

@@ -29,9 +29,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/localcluster"
@@ -88,6 +90,7 @@ func main() {
 	manager := flag.String("manager", "bin/manager", "the operator binary")
 	out := flag.String("out", "bin/bench/results.json", "where the JSON table goes")
 	flag.Parse()
+	log.SetLogger(logr.Discard()) // the bench's own clients log nothing
 	b := &bench{sizes: full, manager: *manager, out: *out}
 	if *quickMode {
 		b.sizes = quick

@@ -133,8 +133,12 @@ func statusMiB(pid int, field string) (float64, error) {
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
-// heapMiB is the Go heap in use, from the operator's own metrics.
+// heapMiB forces a garbage collection in the operator and reads its Go heap's live objects
+// (go_memstats_heap_alloc_bytes) from its own metrics: what the operator holds.
 func (o *operator) heapMiB() (float64, error) {
+	if err := o.heapProfile(os.DevNull); err != nil {
+		return 0, err
+	}
 	resp, err := http.Get(o.metricsURL + "/metrics")
 	if err != nil {
 		return 0, err
@@ -143,12 +147,12 @@ func (o *operator) heapMiB() (float64, error) {
 	s := bufio.NewScanner(resp.Body)
 	s.Buffer(make([]byte, 1<<20), 1<<20)
 	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "go_memstats_heap_inuse_bytes "); ok {
+		if rest, ok := strings.CutPrefix(s.Text(), "go_memstats_heap_alloc_bytes "); ok {
 			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
 			return v / (1 << 20), err
 		}
 	}
-	return 0, fmt.Errorf("no go_memstats_heap_inuse_bytes in the operator's metrics")
+	return 0, fmt.Errorf("no go_memstats_heap_alloc_bytes in the operator's metrics")
 }
 
 // heapProfile forces a garbage collection in the operator and saves its heap profile.

@@ -226,11 +226,10 @@ func (b *bench) massExpiry(ctx context.Context, n int) error {
 	}
 
 	logf("expiry: %d tokens expiring in the same second among %d", b.expiring, n)
-	w, err := b.c.Watch(ctx, &corev1.SecretList{}, client.InNamespace(nsExpiring))
+	deletions, err := b.watchDeletions(ctx, nsExpiring, b.expiring)
 	if err != nil {
 		return err
 	}
-	defer w.Stop()
 	lead := 10*time.Second + time.Duration(b.expiring)*3*time.Millisecond
 	expiresAt := time.Now().Add(lead).Truncate(time.Second)
 	if _, err := fixedWork(b.expiring, 64, func(int) error {
@@ -243,19 +242,18 @@ func (b *bench) massExpiry(ctx context.Context, n int) error {
 	if time.Now().After(expiresAt) {
 		return fmt.Errorf("creating the expiring tokens took longer than %s", lead)
 	}
+	var times []time.Time
+	select {
+	case times = <-deletions:
+	case <-time.After(time.Until(expiresAt) + 5*time.Minute):
+		return fmt.Errorf("the %d expired Secrets were not all deleted within 5 minutes", b.expiring)
+	}
+	if times == nil {
+		return fmt.Errorf("the watch of %s ended before every expired Secret was deleted", nsExpiring)
+	}
 	var lags latencies
-	deleted := map[types.UID]bool{}
-	timeout := time.After(time.Until(expiresAt) + 5*time.Minute)
-	for len(deleted) < b.expiring {
-		select {
-		case ev := <-w.ResultChan():
-			if s, ok := ev.Object.(*corev1.Secret); ok && ev.Type == watch.Deleted && !deleted[s.UID] {
-				deleted[s.UID] = true
-				lags = append(lags, time.Since(expiresAt))
-			}
-		case <-timeout:
-			return fmt.Errorf("only %d of %d expired Secrets were deleted", len(deleted), b.expiring)
-		}
+	for _, t := range times {
+		lags = append(lags, t.Sub(expiresAt))
 	}
 	last := lags.percentile(100)
 	s := fmt.Sprintf("%d tokens expiring in one second, among %d", b.expiring, n)
@@ -266,4 +264,32 @@ func (b *bench) massExpiry(ctx context.Context, n int) error {
 	b.add(result{Scenario: s, Figure: "all deleted after", Value: ms(last), Unit: "ms",
 		Ceiling: new(float64(b.expiring) / ceiling.perSecond * 1000)})
 	return nil
+}
+
+// watchDeletions watches ns from now on, reading every event as it comes (a watcher that
+// falls behind is closed by the API server), and sends the times of the first n deletions,
+// or nil if the watch ends first.
+func (b *bench) watchDeletions(ctx context.Context, ns string, n int) (<-chan []time.Time, error) {
+	w, err := b.c.Watch(ctx, &corev1.SecretList{}, client.InNamespace(ns))
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan []time.Time, 1)
+	go func() {
+		defer w.Stop()
+		seen := map[types.UID]bool{}
+		var times []time.Time
+		for ev := range w.ResultChan() {
+			if s, ok := ev.Object.(*corev1.Secret); ok && ev.Type == watch.Deleted && !seen[s.UID] {
+				seen[s.UID] = true
+				times = append(times, time.Now())
+				if len(times) == n {
+					out <- times
+					return
+				}
+			}
+		}
+		out <- nil
+	}()
+	return out, nil
 }
