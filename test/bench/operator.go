@@ -155,6 +155,51 @@ func (o *operator) heapMiB() (float64, error) {
 	return 0, fmt.Errorf("no go_memstats_heap_alloc_bytes in the operator's metrics")
 }
 
+// metricSum adds up every sample of the operator's metrics page whose line starts with
+// prefix, such as `workqueue_depth{controller="token-expiry"`.
+func (o *operator) metricSum(prefix string) (float64, error) {
+	resp, err := http.Get(o.metricsURL + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	s := bufio.NewScanner(resp.Body)
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	sum, found := 0.0, false
+	for s.Scan() {
+		line := s.Text()
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return 0, err
+		}
+		sum, found = sum+v, true
+	}
+	if !found {
+		return 0, fmt.Errorf("no %s in the operator's metrics", prefix)
+	}
+	return sum, s.Err()
+}
+
+// settle waits until the expiry controller has taken in every token after a start (each
+// then waits for its expiry in the queue's delay heap), so that memory is measured in the
+// steady state rather than while the start-up's queue drains.
+func (o *operator) settle(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		depth, err := o.metricSum(`workqueue_depth{controller="token-expiry"`)
+		if err == nil && depth == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the expiry controller's queue still held %v requests after %s (%v)", depth, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // heapProfile forces a garbage collection in the operator and saves its heap profile.
 func (o *operator) heapProfile(path string) error {
 	resp, err := http.Get(o.pprofURL + "/debug/pprof/heap?gc=1")
