@@ -60,7 +60,7 @@ func (r *ExpiryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	expiresAt := rec.ExpiresAt()
 	if remaining := expiresAt.Sub(r.Clock.Now()); remaining > 0 {
-		if rec.Plaintext && rec.Source == token.SourceHTTP && rec.Current.Present {
+		if needsDigest(rec) {
 			if err := r.digestOnly(ctx, rec); err != nil {
 				return ctrl.Result{}, err
 			}
@@ -128,7 +128,7 @@ func (r *ExpiryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("token-expiry").
-		WatchesRawSource(r.Tokens.Source(secretRequest, true)).
+		WatchesRawSource(r.Tokens.Source(dueAtExpiry, true)).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1),
 			// Every live token waits in this queue for its expiry (RequeueAfter): client-go's
@@ -139,11 +139,23 @@ func (r *ExpiryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// secretRequest maps a change of a token Secret to a request for that Secret.
-func secretRequest(old, updated *token.Record) []reconcile.Request {
-	rec := updated
-	if rec == nil {
-		rec = old
+// dueAtExpiry maps a token Secret, new or changed, to a request for it at its expiry: the
+// queue holds it until then, as a RequeueAfter would, without a reconcile now. A Secret that
+// holds an HTTP token in plaintext (an earlier version's) is due now, to be converted. A Secret
+// gone needs nothing.
+func dueAtExpiry(_, updated *token.Record) []index.Due {
+	if updated == nil {
+		return nil
 	}
-	return []reconcile.Request{{NamespacedName: rec.Key()}}
+	d := index.Due{Request: reconcile.Request{NamespacedName: updated.Key()}}
+	if !needsDigest(updated) {
+		d.At = updated.ExpiresAt()
+	}
+	return []index.Due{d}
+}
+
+// needsDigest reports whether a Secret holds an HTTP token in plaintext, as an earlier version
+// wrote it.
+func needsDigest(rec *token.Record) bool {
+	return rec.Plaintext && rec.Source == token.SourceHTTP && rec.Current.Present
 }

@@ -200,18 +200,18 @@ func (r *TokenRequestReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // ownerRequests maps an edit or deletion of a token Secret to a request for the TokenRequest
 // that controls it; a Secret newly indexed maps to nothing (see SetupWithManager).
-func ownerRequests(old, updated *token.Record) []reconcile.Request {
+func ownerRequests(old, updated *token.Record) []index.Due {
 	if old == nil {
 		return nil
 	}
-	reqs := []reconcile.Request{}
+	var due []index.Due
 	for _, rec := range []*token.Record{old, updated} {
 		if rec != nil && rec.ControllerName != "" {
 			req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: rec.Namespace, Name: rec.ControllerName}}
-			if len(reqs) == 0 || reqs[0] != req {
-				reqs = append(reqs, req)
+			if len(due) == 0 || due[0].Request != req {
+				due = append(due, index.Due{Request: req})
 			}
 		}
 	}
-	return reqs
+	return due
 }

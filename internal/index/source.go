@@ -19,6 +19,7 @@ package index
 import (
 	"context"
 	"errors"
+	"time"
 
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -27,15 +28,22 @@ import (
 	"github.com/tokenops/token-operator/internal/token"
 )
 
+// Due is a request to reconcile, and when: now for a zero At.
+type Due struct {
+	Request reconcile.Request
+	At      time.Time
+}
+
 // Mapper turns a change of one Record into the requests to reconcile: old is nil for a
 // Secret newly indexed, updated is nil for one gone.
-type Mapper func(old, updated *token.Record) []reconcile.Request
+type Mapper func(old, updated *token.Record) []Due
 
 // Source is a controller-runtime source of the index's changes, as source.Kind is of an
-// informer's: every change is mapped to requests and queued. With replay, a controller
-// starting (on becoming leader) also gets a request for every Record already indexed, as an
-// informer replays its store to a new handler. The controller starts its workers once the
-// index is complete.
+// informer's: every change is mapped to requests, each queued when it is due (a request due
+// later waits in the queue's delay heap, as a RequeueAfter does, and never passes through the
+// ready queue before then). With replay, a controller starting (on becoming leader) also gets
+// the requests of every Record already indexed, as an informer replays its store to a new
+// handler. The controller starts its workers once the index is complete.
 func (x *Index) Source(m Mapper, replay bool) source.SyncingSource {
 	return &indexSource{index: x, mapper: m, replay: replay}
 }
@@ -51,8 +59,12 @@ func (s *indexSource) String() string { return "token index" }
 // Start implements source.Source: it subscribes the queue until ctx ends, without blocking.
 func (s *indexSource) Start(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 	enqueue := func(old, updated *token.Record) {
-		for _, req := range s.mapper(old, updated) {
-			q.Add(req)
+		for _, d := range s.mapper(old, updated) {
+			if wait := time.Until(d.At); !d.At.IsZero() && wait > 0 {
+				q.AddAfter(d.Request, wait)
+			} else {
+				q.Add(d.Request)
+			}
 		}
 	}
 	id := s.index.subscribe(enqueue)
