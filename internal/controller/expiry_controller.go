@@ -131,20 +131,20 @@ func (r *ExpiryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(r.Tokens.Source(dueAtExpiry, true)).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1),
-			// Every live token waits in this queue for its expiry (RequeueAfter): client-go's
-			// delaying queue holds one for about 140 bytes, controller-runtime's priority
-			// queue (the default) for about 400 (measured; see the README's sizing section).
+			// The tokens due together (thousands expiring in one second) go through this queue
+			// at once; client-go's queue keeps less per item than controller-runtime's priority
+			// queue (the default), whose maps also keep their size once drained.
 			UsePriorityQueue: new(false),
 		}).
 		Complete(r)
 }
 
-// dueAtExpiry maps a token Secret, new or changed, to a request for it at its expiry: the
-// queue holds it until then, as a RequeueAfter would, without a reconcile now. A Secret that
-// holds an HTTP token in plaintext (an earlier version's) is due now, to be converted. A Secret
-// gone needs nothing.
-func dueAtExpiry(_, updated *token.Record) []index.Due {
-	if updated == nil {
+// dueAtExpiry maps a token Secret, new or with a new expiry, to a request for it at its
+// expiry: the source holds it until then, as a RequeueAfter would, without a reconcile now. A
+// Secret that holds an HTTP token in plaintext (an earlier version's) is due now, to be
+// converted. A Secret gone, or changed in another way, needs nothing.
+func dueAtExpiry(old, updated *token.Record) []index.Due {
+	if updated == nil || (old != nil && old.Current.ExpiresAt == updated.Current.ExpiresAt && !needsDigest(updated)) {
 		return nil
 	}
 	d := index.Due{Request: reconcile.Request{NamespacedName: updated.Key()}}

@@ -171,12 +171,12 @@ func TestIndexMemory(t *testing.T) {
 	}
 	const n = 100_000
 	x := New(nil, logr.Discard())
-	before := heap()
+	before := heapBytes()
 	for i := range n {
 		issued := httpToken(time.Hour)
 		x.apply(secret(token.HTTPSecretName(issued.ID), fmt.Sprintf("%08x-1111-2222-3333-444444444444", i), issued), false)
 	}
-	perToken := float64(heap()-before) / n
+	perToken := float64(heapBytes()-before) / n
 	runtime.KeepAlive(x)
 	t.Logf("index: %.0f bytes per token (Go heap after GC, %d tokens)", perToken, n)
 	if perToken > 600 {
@@ -184,7 +184,7 @@ func TestIndexMemory(t *testing.T) {
 	}
 }
 
-func heap() uint64 {
+func heapBytes() uint64 {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats

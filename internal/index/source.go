@@ -40,8 +40,8 @@ type Mapper func(old, updated *token.Record) []Due
 
 // Source is a controller-runtime source of the index's changes, as source.Kind is of an
 // informer's: every change is mapped to requests, each queued when it is due (a request due
-// later waits in the queue's delay heap, as a RequeueAfter does, and never passes through the
-// ready queue before then). With replay, a controller starting (on becoming leader) also gets
+// later waits in a schedule of its own, as a RequeueAfter would, and never passes through
+// the queue before then; see schedule). With replay, a controller starting (on becoming leader) also gets
 // the requests of every Record already indexed, as an informer replays its store to a new
 // handler. The controller starts its workers once the index is complete.
 func (x *Index) Source(m Mapper, replay bool) source.SyncingSource {
@@ -58,10 +58,12 @@ func (s *indexSource) String() string { return "token index" }
 
 // Start implements source.Source: it subscribes the queue until ctx ends, without blocking.
 func (s *indexSource) Start(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+	later := newSchedule()
+	go later.run(ctx, q)
 	enqueue := func(old, updated *token.Record) {
 		for _, d := range s.mapper(old, updated) {
-			if wait := time.Until(d.At); !d.At.IsZero() && wait > 0 {
-				q.AddAfter(d.Request, wait)
+			if !d.At.IsZero() && time.Now().Before(d.At) {
+				later.add(d.At, d.Request)
 			} else {
 				q.Add(d.Request)
 			}
