@@ -33,7 +33,7 @@ const nsRedeemCeiling = "bench-redeem-ceiling"
 // redeemCeiling measures client-go doing what the last use of a one-use HTTP token costs the
 // operator: read the Secret from the API server, delete it with a resourceVersion
 // precondition. The Secrets are created first, untimed, and are all gone afterwards.
-func (b *bench) redeemCeiling(ctx context.Context) error {
+func (b *bench) redeemCeiling(ctx context.Context, _ *operator) error {
 	ns := &corev1.Namespace{}
 	ns.Name = nsRedeemCeiling
 	if err := b.c.Create(ctx, ns); err != nil {
