@@ -40,7 +40,7 @@ import (
 const DefaultMaxTTL = 8760 * time.Hour
 
 // conflictRetry is how often a TokenRequest blocked by a Secret it does not own looks again:
-// such a Secret lies outside the operator's label-filtered cache, so no event announces that
+// such a Secret lies outside the token index's label-filtered watch, so no event announces that
 // it went away.
 const conflictRetry = time.Minute
 

@@ -52,7 +52,7 @@ func (e *invalidSpecError) Error() string {
 // issue writes the TokenRequest's token into a new Secret. With no token recorded yet it is the
 // first issuance. With one recorded, the Secret went away: when a rotation is due the new
 // token gets a new lifetime, otherwise (deleted by hand) it keeps the recorded expiry. Create
-// never overwrites: when the name is taken (a cache that has not seen our own write, a racing
+// never overwrites: when the name is taken (an index that has not seen our own write, a racing
 // reconcile, a foreign Secret) the live Secret decides.
 func (r *TokenRequestReconciler) issue(ctx context.Context, tr *tokensv1alpha1.TokenRequest, ttl time.Duration) error {
 	key := client.ObjectKey{Namespace: tr.Namespace, Name: tr.Status.SecretName}

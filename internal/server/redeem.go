@@ -55,7 +55,7 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 	s.answerResult(w, r, metrics.Redemptions, result)
 }
 
-// spend checks presented against the cache and, for a limited-use token, spends one use on
+// spend checks presented against the token index and, for a limited-use token, spends one use on
 // the live Secret: it reads the Secret from the API server and writes uses-left minus one
 // with that read's resourceVersion, so of racing callers exactly one wins each use; the others
 // read again and try the next use, until none is left. The last use of an HTTP token deletes

@@ -15,7 +15,7 @@ limitations under the License.
 */
 
 // Package server is the /app HTTP API: the original Token Management Service's three
-// endpoints, answered from the manager's cache and written through the API server. It runs
+// endpoints, answered from the token index and written through the API server. It runs
 // on every replica.
 package server
 
@@ -75,7 +75,7 @@ type Server struct {
 	Log logr.Logger
 	// AccessLog turns the per-request log line on.
 	AccessLog bool
-	// WriteTimeout bounds an issue: the API write plus the wait for the cache to see it.
+	// WriteTimeout bounds the API writes of an issue, a revocation or a redemption.
 	WriteTimeout time.Duration
 	// Auth, when set, guards issuing and clearing (and validating, with AuthValidate) with
 	// TokenReview and SubjectAccessReview.

@@ -44,7 +44,7 @@ const (
 	// AnnotationExpiresAt is when the token stops validating and its Secret is deleted
 	// (RFC 3339, UTC). A value that does not parse counts as expired.
 	AnnotationExpiresAt = "tokens.tokenops.io/expires-at"
-	// LabelManagedBy marks a Secret as ours; the manager's cache holds only Secrets with it.
+	// LabelManagedBy marks a Secret as ours; the token index lists and watches only Secrets with it.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	// ManagedBy is LabelManagedBy's value on our Secrets.
 	ManagedBy = "token-operator"
