@@ -157,5 +157,5 @@ func dueAtExpiry(old, updated *token.Record) []index.Due {
 // needsDigest reports whether a Secret holds an HTTP token in plaintext, as an earlier version
 // wrote it.
 func needsDigest(rec *token.Record) bool {
-	return rec.Plaintext && rec.Source == token.SourceHTTP && rec.Current.Present
+	return rec.Plaintext && rec.Source == token.SourceHTTP && rec.HasToken
 }

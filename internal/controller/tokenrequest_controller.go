@@ -206,8 +206,8 @@ func ownerRequests(old, updated *token.Record) []index.Due {
 	}
 	var due []index.Due
 	for _, rec := range []*token.Record{old, updated} {
-		if rec != nil && rec.ControllerName != "" {
-			req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: rec.Namespace, Name: rec.ControllerName}}
+		if rec != nil && rec.Controller != nil {
+			req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: rec.Namespace, Name: rec.Controller.Name}}
 			if len(due) == 0 || due[0].Request != req {
 				due = append(due, index.Due{Request: req})
 			}

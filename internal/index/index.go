@@ -191,7 +191,7 @@ func (x *Index) apply(secret *corev1.Secret, deleted bool) {
 	x.mu.Lock()
 	old := x.state.byKey[key]
 	switch {
-	case rec != nil && old != nil && *rec == *old:
+	case rec != nil && old != nil && rec.Same(old):
 		x.mu.Unlock()
 		return // a confirmation of what Put indexed, or a change we do not keep
 	case rec != nil:
@@ -298,10 +298,10 @@ func (s *state) intern(ns string) string {
 // ids are the token ids a Record is found by: its current token's and its previous one's.
 func ids(rec *token.Record) []token.BinaryID {
 	var out []token.BinaryID
-	if rec.Current.Present {
+	if rec.HasToken {
 		out = append(out, rec.Current.ID)
 	}
-	if rec.Previous.Present && (!rec.Current.Present || rec.Previous.ID != rec.Current.ID) {
+	if rec.HasPrevious && (!rec.HasToken || rec.Previous.ID != rec.Current.ID) {
 		out = append(out, rec.Previous.ID)
 	}
 	return out

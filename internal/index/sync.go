@@ -128,7 +128,7 @@ func (x *Index) relist(ctx context.Context) (string, error) {
 // notifyDiff tells the listeners of every Record that a relist added, changed or removed.
 func (x *Index) notifyDiff(old, next state) {
 	for key, rec := range next.byKey {
-		if prev, ok := old.byKey[key]; !ok || *prev != *rec {
+		if prev, ok := old.byKey[key]; !ok || !prev.Same(rec) {
 			x.notify(prev, rec)
 		}
 	}

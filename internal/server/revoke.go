@@ -128,7 +128,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, id string) {
 		Current:    true,
 		Expired:    rec.Expired(now),
 	}
-	if !rec.Current.Present || rec.Current.ID != bid {
+	if !rec.HasToken || rec.Current.ID != bid {
 		// The previous token of a rotation: its expiry is kept, its issue time is not.
 		info.IssuedAt, info.Current = nil, false
 		info.ExpiresAt = formatUnix(rec.Previous.ExpiresAt)

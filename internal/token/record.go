@@ -56,8 +56,6 @@ type Held struct {
 	ID        BinaryID
 	Digest    Digest
 	ExpiresAt int64
-	// Present is false for "no such token" (no previous token outside a rotation's overlap).
-	Present bool
 }
 
 // ExpiresAtTime is ExpiresAt as a time in UTC.
@@ -72,16 +70,14 @@ func (h Held) ExpiresAtTime() time.Time { return time.Unix(h.ExpiresAt, 0).UTC()
 type Record struct {
 	Namespace, Name string
 	UID             types.UID
-	// ControllerName and ControllerUID name the TokenRequest that controls the Secret; both
-	// are empty for a token issued over HTTP.
-	ControllerName string
-	ControllerUID  types.UID
+	// Controller is the TokenRequest that controls the Secret; nil for a token issued over
+	// HTTP.
+	Controller *Controller
 	// Source is what issued the token (LabelSource).
 	Source Source
-	// Current is the Secret's token; Current.Present is false when the Secret holds no token
-	// that parses: it then validates nothing, but still expires.
+	// Current is the Secret's token, if HasToken.
 	Current Held
-	// Previous is the token a rotation replaced, during the overlap.
+	// Previous is the token a rotation replaced, during the overlap (HasPrevious).
 	Previous Held
 	// IssuedAt is the current token's issue time (AnnotationIssuedAt).
 	IssuedAt int64
@@ -90,6 +86,11 @@ type Record struct {
 	// UsesLeft is AnnotationUsesLeft, Unlimited for a token without a use limit; a value
 	// that does not parse counts as 0 (spent).
 	UsesLeft int64
+	// HasToken is false when the Secret holds no token that parses: it then validates
+	// nothing, but still expires.
+	HasToken bool
+	// HasPrevious is true during a rotation's overlap.
+	HasPrevious bool
 	// Deleting is true once the Secret has a deletion timestamp.
 	Deleting bool
 	// Intact is true when the Secret's labels and token-id data agree with its token: false
@@ -98,6 +99,19 @@ type Record struct {
 	// Plaintext is true when the Secret holds the token itself (DataToken), false when it
 	// holds only its digest (tokens issued over HTTP).
 	Plaintext bool
+}
+
+// Controller names the TokenRequest that controls a token Secret.
+type Controller struct {
+	Name string
+	UID  types.UID
+}
+
+// Same reports whether two Records say the same of their Secrets.
+func (r *Record) Same(o *Record) bool {
+	a, b := *r, *o
+	a.Controller, b.Controller = nil, nil
+	return a == b && (r.Controller == nil) == (o.Controller == nil) && (r.Controller == nil || *r.Controller == *o.Controller)
 }
 
 // Unlimited is Record.UsesLeft of a token without a use limit.
@@ -109,7 +123,7 @@ var ErrNotTokenSecret = errors.New("not a token Secret: want type " + string(Sec
 
 // RecordOf reads a token Secret into its Record. It fails only for a Secret that is not a
 // token Secret (our type and label); a token that does not parse, or a digest of the wrong
-// size, gives a Record whose Current is not Present, and err reports why (never with the
+// size, gives a Record without HasToken, and err reports why (never with the
 // token's value), so that the caller can say so while the Secret still expires.
 func RecordOf(s *corev1.Secret) (Record, error) {
 	if !IsTokenSecret(s) {
@@ -126,12 +140,13 @@ func RecordOf(s *corev1.Secret) (Record, error) {
 		Deleting:  s.DeletionTimestamp != nil,
 	}
 	if ref := metav1.GetControllerOfNoCopy(s); ref != nil && ref.Kind == "TokenRequest" {
-		r.ControllerName, r.ControllerUID = ref.Name, ref.UID
+		r.Controller = &Controller{Name: ref.Name, UID: ref.UID}
 	}
 	raw, plaintext := s.Data[DataToken]
 	r.Plaintext = plaintext
 	var err error
 	r.Current, err = heldOf(raw, r.Plaintext, s.Data[DataTokenID], s.Data[DataTokenDigest])
+	r.HasToken = err == nil
 	if err == nil {
 		r.Current.ExpiresAt = unixAnnotation(s, AnnotationExpiresAt)
 		id := r.Current.ID.String()
@@ -139,7 +154,7 @@ func RecordOf(s *corev1.Secret) (Record, error) {
 	}
 	if prev, ok := s.Data[DataPreviousToken]; ok {
 		if p, perr := heldOf(prev, true, nil, nil); perr == nil {
-			r.Previous = p
+			r.Previous, r.HasPrevious = p, true
 			r.Previous.ExpiresAt = unixAnnotation(s, AnnotationPreviousExpiresAt)
 		}
 	}
@@ -154,7 +169,7 @@ func heldOf(plain []byte, hasPlain bool, id, digest []byte) (Held, error) {
 			return Held{}, errors.New("data " + DataToken + ": " + err.Error())
 		}
 		b, _ := ParseID(tok.ID)
-		return Held{ID: b, Digest: sha256.Sum256(plain), Present: true}, nil
+		return Held{ID: b, Digest: sha256.Sum256(plain)}, nil
 	}
 	b, ok := ParseID(string(id))
 	switch {
@@ -166,7 +181,7 @@ func heldOf(plain []byte, hasPlain bool, id, digest []byte) (Held, error) {
 		return Held{}, errors.New("data " + DataTokenDigest + ": want " + strconv.Itoa(sha256.Size) + " bytes, got " +
 			strconv.Itoa(len(digest)))
 	}
-	return Held{ID: b, Digest: Digest(digest), Present: true}, nil
+	return Held{ID: b, Digest: Digest(digest)}, nil
 }
 
 func unixAnnotation(s *corev1.Secret, key string) int64 {
@@ -196,7 +211,7 @@ func (r *Record) Spent() bool { return r.UsesLeft == 0 }
 
 // ControlledBy reports whether the TokenRequest with this UID controls the Secret.
 func (r *Record) ControlledBy(uid types.UID) bool {
-	return r.ControllerUID != "" && r.ControllerUID == uid
+	return r.Controller != nil && r.Controller.UID == uid
 }
 
 // Slot says which of a Secret's tokens a presented token is.
@@ -213,8 +228,8 @@ const (
 
 // Match says which of the Secret's tokens has the digest d, comparing in constant time.
 func (r *Record) Match(d Digest) Slot {
-	current := subtle.ConstantTimeCompare(r.Current.Digest[:], d[:]) & presentBit(r.Current)
-	previous := subtle.ConstantTimeCompare(r.Previous.Digest[:], d[:]) & presentBit(r.Previous)
+	current := subtle.ConstantTimeCompare(r.Current.Digest[:], d[:]) & bit(r.HasToken)
+	previous := subtle.ConstantTimeCompare(r.Previous.Digest[:], d[:]) & bit(r.HasPrevious)
 	switch {
 	case current == 1:
 		return SlotCurrent
@@ -224,8 +239,8 @@ func (r *Record) Match(d Digest) Slot {
 	return SlotNone
 }
 
-func presentBit(h Held) int {
-	if h.Present {
+func bit(b bool) int {
+	if b {
 		return 1
 	}
 	return 0
@@ -269,16 +284,16 @@ func (r *Record) Judge(which Slot, now time.Time) Verdict {
 // want's public parts (token ids, lifetimes, source and revision; not the secrets and not the
 // uses left, which redemptions change): nothing to heal.
 func (r *Record) InStatus(want Issued) bool {
-	prev := Held{}
-	if want.Previous != nil {
+	prev, hasPrev := Held{}, want.Previous != nil
+	if hasPrev {
 		prev.ID, _ = ParseID(want.Previous.ID)
-		prev.ExpiresAt, prev.Present = want.Previous.ExpiresAt.Unix(), true
+		prev.ExpiresAt = want.Previous.ExpiresAt.Unix()
 	}
 	id, _ := ParseID(want.ID)
-	return r.Intact && r.Current.Present && r.Current.ID == id &&
+	return r.Intact && r.HasToken && r.Current.ID == id &&
 		r.Source == want.Source &&
 		r.IssuedAt == want.IssuedAt.Unix() &&
 		r.Current.ExpiresAt == want.ExpiresAt.Unix() &&
 		r.Revision == want.Revision &&
-		r.Previous.Present == prev.Present && r.Previous.ID == prev.ID && r.Previous.ExpiresAt == prev.ExpiresAt
+		r.HasPrevious == hasPrev && r.Previous.ID == prev.ID && r.Previous.ExpiresAt == prev.ExpiresAt
 }

@@ -57,12 +57,12 @@ func TestRecordOf(t *testing.T) {
 		checkName string
 	}{
 		{name: "HTTP token", secret: secretOf(http), check: func(r Record) bool {
-			return r.Current.Present && r.Current.ID.String() == http.ID && r.Current.Digest == DigestOf(http.String()) &&
-				r.UsesLeft == 3 && r.Intact && !r.Plaintext && r.ControllerName == "" && r.Source == SourceHTTP &&
+			return r.HasToken && r.Current.ID.String() == http.ID && r.Current.Digest == DigestOf(http.String()) &&
+				r.UsesLeft == 3 && r.Intact && !r.Plaintext && r.Controller == nil && r.Source == SourceHTTP &&
 				r.ExpiresAt().Equal(http.ExpiresAt) && r.IssuedAt == http.IssuedAt.Unix()
 		}, checkName: "every field"},
 		{name: "TokenRequest token", secret: secretOf(tr), check: func(r Record) bool {
-			return r.Plaintext && r.Current.Digest == DigestOf(tr.String()) && r.ControllerName == "tr" &&
+			return r.Plaintext && r.Current.Digest == DigestOf(tr.String()) && r.Controller != nil && r.Controller.Name == "tr" &&
 				r.ControlledBy("tr-uid") && !r.ControlledBy("other") && r.Revision == 4 && !r.Limited()
 		}, checkName: "plaintext, controller, revision"},
 		{name: "wrong type", secret: edit(http, func(s *corev1.Secret) { s.Type = corev1.SecretTypeOpaque }), notToken: true},
@@ -92,12 +92,12 @@ func TestRecordOf(t *testing.T) {
 		{name: "negative uses left", secret: edit(http, func(s *corev1.Secret) { s.Annotations[AnnotationUsesLeft] = "-4" }),
 			check: func(r Record) bool { return r.Spent() }, checkName: "spent"},
 		{name: "edited token-id label", secret: edit(http, func(s *corev1.Secret) { s.Labels[LabelTokenID] = "0000000000000000" }),
-			check: func(r Record) bool { return !r.Intact && r.Current.Present }, checkName: "not intact, still validates"},
+			check: func(r Record) bool { return !r.Intact && r.HasToken }, checkName: "not intact, still validates"},
 		{name: "deleting", secret: edit(http, func(s *corev1.Secret) { s.DeletionTimestamp = &metav1.Time{Time: recordNow} }),
 			check: func(r Record) bool { return r.Deleting }, checkName: "deleting"},
 		{name: "owner that is not a controller", secret: edit(http, func(s *corev1.Secret) {
 			s.OwnerReferences = []metav1.OwnerReference{{Kind: "TokenRequest", Name: "x", UID: "u"}}
-		}), check: func(r Record) bool { return r.ControllerName == "" }, checkName: "no controller"},
+		}), check: func(r Record) bool { return r.Controller == nil }, checkName: "no controller"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,7 +109,7 @@ func TestRecordOf(t *testing.T) {
 				}
 				return
 			case tt.tokenErr != "":
-				if err == nil || !strings.Contains(err.Error(), tt.tokenErr) || r.Current.Present {
+				if err == nil || !strings.Contains(err.Error(), tt.tokenErr) || r.HasToken {
 					t.Fatalf("RecordOf = %+v, %v; want no token and an error naming %s", r, err, tt.tokenErr)
 				}
 				if r.Name != "s" || r.UID != "uid-1" {
@@ -298,8 +298,8 @@ func FuzzRecordOf(f *testing.F) {
 		if r.Name != s.Name || r.UID != s.UID {
 			t.Fatalf("record lost the Secret's identity: %+v", r)
 		}
-		if (err == nil) != r.Current.Present {
-			t.Fatalf("error %v with Current.Present %v", err, r.Current.Present)
+		if (err == nil) != r.HasToken {
+			t.Fatalf("error %v with HasToken %v", err, r.HasToken)
 		}
 		if err != nil && (strings.Contains(err.Error(), string(tok)) && len(tok) > 8) {
 			t.Fatalf("the error repeats the token data: %v", err)
@@ -307,7 +307,7 @@ func FuzzRecordOf(f *testing.F) {
 		if r.UsesLeft < Unlimited || r.Revision < 0 {
 			t.Fatalf("negative count: %+v", r)
 		}
-		if r.Current.Present {
+		if r.HasToken {
 			if _, ok := ParseID(r.Current.ID.String()); !ok {
 				t.Fatalf("id %v does not round-trip", r.Current.ID)
 			}
