@@ -88,48 +88,47 @@ var _ = Describe("A replica starting with many live tokens", func() {
 			answers, falseCount int
 		)
 		done := make(chan struct{})
-		probe := func(srv *Server) {
+		// repeat runs fn in a loop of its own until done is closed.
+		repeat := func(fn func()) {
 			go func() {
 				for {
 					select {
 					case <-done:
 						return
 					default:
+						fn()
 					}
-					err := srv.Tokens.ReadyCheck(nil)
-					mu.Lock()
-					if err != nil {
-						notReadySeen = true
-					} else if indexedAtReady < 0 {
-						indexedAtReady = srv.Tokens.Len()
-					}
-					mu.Unlock()
 				}
 			}()
+		}
+		probe := func(srv *Server) {
+			repeat(func() {
+				err := srv.Tokens.ReadyCheck(nil)
+				mu.Lock()
+				if err != nil {
+					notReadySeen = true
+				} else if indexedAtReady < 0 {
+					indexedAtReady = srv.Tokens.Len()
+				}
+				mu.Unlock()
+			})
 			// Validation requests sent before the API serves wait in the listen queue.
 			base := "http://" + srv.Listener.Addr().String()
 			for _, tok := range []string{live[0], live[n-1], live[n/2]} {
-				go func() {
-					for {
-						select {
-						case <-done:
-							return
-						default:
-						}
-						resp, err := httpClient.Get(base + "/app/valid/" + tok)
-						if err != nil {
-							continue
-						}
-						body, _ := io.ReadAll(resp.Body)
-						_ = resp.Body.Close()
-						mu.Lock()
-						answers++
-						if string(body) != answerTrue {
-							falseCount++
-						}
-						mu.Unlock()
+				repeat(func() {
+					resp, err := httpClient.Get(base + "/app/valid/" + tok)
+					if err != nil {
+						return
 					}
-				}()
+					body, _ := io.ReadAll(resp.Body)
+					_ = resp.Body.Close()
+					mu.Lock()
+					answers++
+					if string(body) != answerTrue {
+						falseCount++
+					}
+					mu.Unlock()
+				})
 			}
 		}
 		stop, srv := startOperator(false, probe)

@@ -139,20 +139,8 @@ func (o *operator) heapMiB() (float64, error) {
 	if err := o.heapProfile(os.DevNull); err != nil {
 		return 0, err
 	}
-	resp, err := http.Get(o.metricsURL + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	s := bufio.NewScanner(resp.Body)
-	s.Buffer(make([]byte, 1<<20), 1<<20)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "go_memstats_heap_alloc_bytes "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			return v / (1 << 20), err
-		}
-	}
-	return 0, fmt.Errorf("no go_memstats_heap_alloc_bytes in the operator's metrics")
+	v, err := o.metricSum("go_memstats_heap_alloc_bytes ")
+	return v / (1 << 20), err
 }
 
 // metricSum adds up every sample of the operator's metrics page whose line starts with
