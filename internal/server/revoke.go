@@ -46,7 +46,7 @@ func (s *Server) tokenResource(w http.ResponseWriter, r *http.Request) {
 		s.revoke(w, r, arg)
 		return
 	}
-	s.lookup(w, r, arg)
+	s.lookup(w, arg)
 }
 
 // revoke deletes the Secret of a token issued over HTTP, answering true when it existed.
@@ -107,7 +107,7 @@ type tokenInfo struct {
 }
 
 // lookup answers the metadata of a token by its public id, as Vault's lookup by accessor.
-func (s *Server) lookup(w http.ResponseWriter, r *http.Request, id string) {
+func (s *Server) lookup(w http.ResponseWriter, id string) {
 	if !token.ValidID(id) {
 		writeError(w, http.StatusBadRequest, "want a token id: the 16 hex digits before the colon, never the whole token")
 		return

@@ -40,90 +40,125 @@ func secretOf(issued Issued) *corev1.Secret {
 	return s
 }
 
-func TestRecordOf(t *testing.T) {
-	http := Issued{Token: Generate(), Lifetime: NewLifetime(recordNow, time.Hour), Source: SourceHTTP, UsesLeft: new(int64(3))}
-	tr := Issued{Token: Generate(), Lifetime: NewLifetime(recordNow, time.Hour), Source: SourceTokenRequest, Revision: 4}
-	edit := func(i Issued, f func(*corev1.Secret)) *corev1.Secret {
-		s := secretOf(i)
-		f(s)
-		return s
-	}
+var (
+	httpIssued = Issued{Token: Generate(), Lifetime: NewLifetime(recordNow, time.Hour), Source: SourceHTTP, UsesLeft: new(int64(3))}
+	trIssued   = Issued{Token: Generate(), Lifetime: NewLifetime(recordNow, time.Hour), Source: SourceTokenRequest, Revision: 4}
+)
+
+// edited is the Secret of i with f applied.
+func edited(i Issued, f func(*corev1.Secret)) *corev1.Secret {
+	s := secretOf(i)
+	f(s)
+	return s
+}
+
+// TestRecordOfShapes: the Secrets ApplyTo writes read back field by field.
+func TestRecordOfShapes(t *testing.T) {
+	id := func(i Issued) BinaryID { b, _ := ParseID(i.ID); return b }
 	tests := []struct {
-		name      string
-		secret    *corev1.Secret
-		notToken  bool   // RecordOf refuses it
-		tokenErr  string // RecordOf keeps it, without a usable token, and says this
-		check     func(Record) bool
-		checkName string
+		name   string
+		secret *corev1.Secret
+		want   Record
 	}{
-		{name: "HTTP token", secret: secretOf(http), check: func(r Record) bool {
-			return r.HasToken && r.Current.ID.String() == http.ID && r.Current.Digest == DigestOf(http.String()) &&
-				r.UsesLeft == 3 && r.Intact && !r.Plaintext && r.Controller == nil && r.Source == SourceHTTP &&
-				r.ExpiresAt().Equal(http.ExpiresAt) && r.IssuedAt == http.IssuedAt.Unix()
-		}, checkName: "every field"},
-		{name: "TokenRequest token", secret: secretOf(tr), check: func(r Record) bool {
-			return r.Plaintext && r.Current.Digest == DigestOf(tr.String()) && r.Controller != nil && r.Controller.Name == "tr" &&
-				r.ControlledBy("tr-uid") && !r.ControlledBy("other") && r.Revision == 4 && !r.Limited()
-		}, checkName: "plaintext, controller, revision"},
-		{name: "wrong type", secret: edit(http, func(s *corev1.Secret) { s.Type = corev1.SecretTypeOpaque }), notToken: true},
-		{name: "no managed-by label", secret: edit(http, func(s *corev1.Secret) { delete(s.Labels, LabelManagedBy) }), notToken: true},
-		{name: "missing digest", secret: edit(http, func(s *corev1.Secret) { delete(s.Data, DataTokenDigest) }),
-			tokenErr: DataTokenDigest},
-		{name: "short digest", secret: edit(http, func(s *corev1.Secret) { s.Data[DataTokenDigest] = []byte("abc") }),
-			tokenErr: DataTokenDigest},
-		{name: "huge digest", secret: edit(http, func(s *corev1.Secret) { s.Data[DataTokenDigest] = make([]byte, 1<<20) }),
-			tokenErr: DataTokenDigest},
-		{name: "bad token id", secret: edit(http, func(s *corev1.Secret) { s.Data[DataTokenID] = []byte("XYZ") }),
-			tokenErr: DataTokenID},
-		{name: "no token at all", secret: edit(http, func(s *corev1.Secret) { s.Data = nil }), tokenErr: "no data"},
-		{name: "malformed plaintext", secret: edit(tr, func(s *corev1.Secret) { s.Data[DataToken] = []byte("garbage") }),
-			tokenErr: DataToken},
-		{name: "huge plaintext", secret: edit(tr, func(s *corev1.Secret) { s.Data[DataToken] = make([]byte, 1<<20) }),
-			tokenErr: DataToken},
-		{name: "unreadable expiry", secret: edit(http, func(s *corev1.Secret) { s.Annotations[AnnotationExpiresAt] = "tomorrow" }),
-			check: func(r Record) bool { return r.Current.ExpiresAt == 0 && r.Expired(recordNow) }, checkName: "expired"},
-		{name: "missing expiry", secret: edit(http, func(s *corev1.Secret) { delete(s.Annotations, AnnotationExpiresAt) }),
-			check: func(r Record) bool { return r.Expired(recordNow) }, checkName: "expired"},
-		{name: "offset expiry", secret: edit(http, func(s *corev1.Secret) {
-			s.Annotations[AnnotationExpiresAt] = http.ExpiresAt.In(time.FixedZone("CET", 3600)).Format(time.RFC3339)
-		}), check: func(r Record) bool { return r.ExpiresAt().Equal(http.ExpiresAt) }, checkName: "same instant"},
-		{name: "unreadable uses left", secret: edit(http, func(s *corev1.Secret) { s.Annotations[AnnotationUsesLeft] = "many" }),
-			check: func(r Record) bool { return r.Limited() && r.Spent() }, checkName: "spent"},
-		{name: "negative uses left", secret: edit(http, func(s *corev1.Secret) { s.Annotations[AnnotationUsesLeft] = "-4" }),
-			check: func(r Record) bool { return r.Spent() }, checkName: "spent"},
-		{name: "edited token-id label", secret: edit(http, func(s *corev1.Secret) { s.Labels[LabelTokenID] = "0000000000000000" }),
-			check: func(r Record) bool { return !r.Intact && r.HasToken }, checkName: "not intact, still validates"},
-		{name: "deleting", secret: edit(http, func(s *corev1.Secret) { s.DeletionTimestamp = &metav1.Time{Time: recordNow} }),
-			check: func(r Record) bool { return r.Deleting }, checkName: "deleting"},
-		{name: "owner that is not a controller", secret: edit(http, func(s *corev1.Secret) {
+		{"HTTP token", secretOf(httpIssued), Record{Namespace: "ns", Name: "s", UID: "uid-1", Source: SourceHTTP,
+			Current:  Held{ID: id(httpIssued), Digest: DigestOf(httpIssued.String()), ExpiresAt: httpIssued.ExpiresAt.Unix()},
+			IssuedAt: httpIssued.IssuedAt.Unix(), UsesLeft: 3, HasToken: true, Intact: true}},
+		{"TokenRequest token", secretOf(trIssued), Record{Namespace: "ns", Name: "s", UID: "uid-1", Source: SourceTokenRequest,
+			Controller: &Controller{Name: "tr", UID: "tr-uid"},
+			Current:    Held{ID: id(trIssued), Digest: DigestOf(trIssued.String()), ExpiresAt: trIssued.ExpiresAt.Unix()},
+			IssuedAt:   trIssued.IssuedAt.Unix(), Revision: 4, UsesLeft: Unlimited, HasToken: true, Intact: true, Plaintext: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := RecordOf(tt.secret)
+			if err != nil || !got.Same(&tt.want) {
+				t.Errorf("RecordOf = %+v, %v\nwant %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestRecordOfEdits: what a Secret edited by hand reads as.
+func TestRecordOfEdits(t *testing.T) {
+	tests := []struct {
+		name   string
+		secret *corev1.Secret
+		want   string
+		check  func(Record) bool
+	}{
+		{"unreadable expiry", edited(httpIssued, func(s *corev1.Secret) { s.Annotations[AnnotationExpiresAt] = "tomorrow" }),
+			"expired", func(r Record) bool { return r.Current.ExpiresAt == 0 && r.Expired(recordNow) }},
+		{"missing expiry", edited(httpIssued, func(s *corev1.Secret) { delete(s.Annotations, AnnotationExpiresAt) }),
+			"expired", func(r Record) bool { return r.Expired(recordNow) }},
+		{"offset expiry", edited(httpIssued, func(s *corev1.Secret) {
+			s.Annotations[AnnotationExpiresAt] = httpIssued.ExpiresAt.In(time.FixedZone("CET", 3600)).Format(time.RFC3339)
+		}), "the same instant", func(r Record) bool { return r.ExpiresAt().Equal(httpIssued.ExpiresAt) }},
+		{"unreadable uses left", edited(httpIssued, func(s *corev1.Secret) { s.Annotations[AnnotationUsesLeft] = "many" }),
+			"spent", func(r Record) bool { return r.Limited() && r.Spent() }},
+		{"negative uses left", edited(httpIssued, func(s *corev1.Secret) { s.Annotations[AnnotationUsesLeft] = "-4" }),
+			"spent", func(r Record) bool { return r.Spent() }},
+		{"edited token-id label", edited(httpIssued, func(s *corev1.Secret) { s.Labels[LabelTokenID] = "0000000000000000" }),
+			"not intact, still a token", func(r Record) bool { return !r.Intact && r.HasToken }},
+		{"deleting", edited(httpIssued, func(s *corev1.Secret) { s.DeletionTimestamp = &metav1.Time{Time: recordNow} }),
+			"deleting", func(r Record) bool { return r.Deleting }},
+		{"owner that is not a controller", edited(httpIssued, func(s *corev1.Secret) {
 			s.OwnerReferences = []metav1.OwnerReference{{Kind: "TokenRequest", Name: "x", UID: "u"}}
-		}), check: func(r Record) bool { return r.Controller == nil }, checkName: "no controller"},
+		}), "no controller", func(r Record) bool { return r.Controller == nil && !r.ControlledBy("u") }},
+		{"controller", secretOf(trIssued), "controlled by tr-uid only",
+			func(r Record) bool { return r.ControlledBy("tr-uid") && !r.ControlledBy("other") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r, err := RecordOf(tt.secret)
-			switch {
-			case tt.notToken:
+			if err != nil {
+				t.Fatalf("RecordOf error = %v", err)
+			}
+			if !tt.check(r) {
+				t.Errorf("record %+v: want %s", r, tt.want)
+			}
+		})
+	}
+}
+
+// TestRecordOfRefusals: what is not a token Secret is refused; a token Secret without a
+// usable token keeps its identity (it still expires), validates nothing, and says why.
+func TestRecordOfRefusals(t *testing.T) {
+	tests := []struct {
+		name     string
+		secret   *corev1.Secret
+		notToken bool   // RecordOf refuses it
+		tokenErr string // RecordOf keeps it, without a usable token, and names this
+	}{
+		{name: "wrong type", secret: edited(httpIssued, func(s *corev1.Secret) { s.Type = corev1.SecretTypeOpaque }), notToken: true},
+		{name: "no managed-by label", secret: edited(httpIssued, func(s *corev1.Secret) { delete(s.Labels, LabelManagedBy) }), notToken: true},
+		{name: "missing digest", secret: edited(httpIssued, func(s *corev1.Secret) { delete(s.Data, DataTokenDigest) }),
+			tokenErr: DataTokenDigest},
+		{name: "short digest", secret: edited(httpIssued, func(s *corev1.Secret) { s.Data[DataTokenDigest] = []byte("abc") }),
+			tokenErr: DataTokenDigest},
+		{name: "huge digest", secret: edited(httpIssued, func(s *corev1.Secret) { s.Data[DataTokenDigest] = make([]byte, 1<<20) }),
+			tokenErr: DataTokenDigest},
+		{name: "bad token id", secret: edited(httpIssued, func(s *corev1.Secret) { s.Data[DataTokenID] = []byte("XYZ") }),
+			tokenErr: DataTokenID},
+		{name: "no token at all", secret: edited(httpIssued, func(s *corev1.Secret) { s.Data = nil }), tokenErr: "no data"},
+		{name: "malformed plaintext", secret: edited(trIssued, func(s *corev1.Secret) { s.Data[DataToken] = []byte("garbage") }),
+			tokenErr: DataToken},
+		{name: "huge plaintext", secret: edited(trIssued, func(s *corev1.Secret) { s.Data[DataToken] = make([]byte, 1<<20) }),
+			tokenErr: DataToken},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := RecordOf(tt.secret)
+			if tt.notToken {
 				if !errors.Is(err, ErrNotTokenSecret) {
 					t.Fatalf("RecordOf error = %v, want ErrNotTokenSecret", err)
 				}
 				return
-			case tt.tokenErr != "":
-				if err == nil || !strings.Contains(err.Error(), tt.tokenErr) || r.HasToken {
-					t.Fatalf("RecordOf = %+v, %v; want no token and an error naming %s", r, err, tt.tokenErr)
-				}
-				if r.Name != "s" || r.UID != "uid-1" {
-					t.Errorf("the record lost the Secret's identity: %+v", r)
-				}
-				if r.Verify(http.String(), recordNow) != VerdictUnknown {
-					t.Error("a Secret without a usable token validated")
-				}
-				return
-			case err != nil:
-				t.Fatalf("RecordOf error = %v", err)
 			}
-			if tt.check != nil && !tt.check(r) {
-				t.Errorf("record %+v: want %s", r, tt.checkName)
+			if err == nil || !strings.Contains(err.Error(), tt.tokenErr) || r.HasToken {
+				t.Fatalf("RecordOf = %+v, %v; want no token and an error naming %s", r, err, tt.tokenErr)
+			}
+			if r.Name != "s" || r.UID != "uid-1" || r.Verify(httpIssued.String(), recordNow) != VerdictUnknown {
+				t.Errorf("want the Secret's identity kept and nothing validating: %+v", r)
 			}
 		})
 	}

@@ -40,7 +40,7 @@ const nsExpiryCeiling = "bench-expiry-ceiling"
 // in bytes: the operator runs in the bench with GOMEMLIMIT set to it, as config/default sets
 // it in a cluster.
 func shippedMemoryLimit(path string) (int64, error) {
-	data, err := os.ReadFile(path) //nolint:gosec // the repository's own manifest
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
