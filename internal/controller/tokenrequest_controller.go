@@ -153,10 +153,7 @@ func (r *TokenRequestReconciler) reconcileToken(ctx context.Context, tr *tokensv
 
 // ttl is the TokenRequest's ttl, within the operator's limits.
 func (r *TokenRequestReconciler) ttl(tr *tokensv1alpha1.TokenRequest) (time.Duration, error) {
-	ttl := 60 * time.Minute
-	if tr.Spec.TTL != nil {
-		ttl = tr.Spec.TTL.Duration
-	}
+	ttl := specTTL(tr)
 	maxTTL := r.MaxTTL
 	if maxTTL <= 0 {
 		maxTTL = DefaultMaxTTL
@@ -168,6 +165,14 @@ func (r *TokenRequestReconciler) ttl(tr *tokensv1alpha1.TokenRequest) (time.Dura
 		return 0, fmt.Errorf("spec.ttl %s is above the operator's --max-ttl of %s", ttl, maxTTL)
 	}
 	return ttl, nil
+}
+
+// specTTL is spec.ttl, or its default of 60 minutes.
+func specTTL(tr *tokensv1alpha1.TokenRequest) time.Duration {
+	if tr.Spec.TTL != nil {
+		return tr.Spec.TTL.Duration
+	}
+	return 60 * time.Minute
 }
 
 // recordedLifetime is the lifetime of the token the status records, if there is one.

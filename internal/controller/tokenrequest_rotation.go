@@ -50,24 +50,16 @@ func rotationRequested(tr *tokensv1alpha1.TokenRequest) bool {
 	return tr.Status.TokenID != "" && v != "" && v != tr.Status.LastRotationRequest
 }
 
-// renewalTime is when spec.rotation replaces a token, whole seconds; ok is false without
-// spec.rotation. A rotation never pushes out a previous token that still validates: when
-// renewBefore is more than half the ttl, the renewal waits for the previous token's expiry,
-// so at most two tokens validate at once and each until its own expiry.
+// renewalTime is when spec.rotation replaces a token, whole seconds: renewBefore its expiry;
+// ok is false without spec.rotation. A rotation never pushes out a previous token that still
+// validates: when renewBefore is more than half the ttl, the renewal waits for the previous
+// token's expiry, so at most two tokens validate at once and each until its own expiry.
 func renewalTime(tr *tokensv1alpha1.TokenRequest, issued token.Issued) (time.Time, bool) {
-	rot := tr.Spec.Rotation
-	var at time.Time
-	switch {
-	case rot == nil:
-		return time.Time{}, false
-	case rot.RenewBefore != nil:
-		at = issued.ExpiresAt.Add(-rot.RenewBefore.Duration).Truncate(time.Second)
-	case rot.RenewBeforePercentage != nil:
-		before := issued.ExpiresAt.Sub(issued.IssuedAt) * time.Duration(*rot.RenewBeforePercentage) / 100
-		at = issued.ExpiresAt.Add(-before).Truncate(time.Second)
-	default:
+	before, ok := renewalWindow(tr)
+	if !ok {
 		return time.Time{}, false
 	}
+	at := issued.ExpiresAt.Add(-before).Truncate(time.Second)
 	if p := issued.Previous; p != nil && p.ExpiresAt.After(at) {
 		at = p.ExpiresAt
 	}
@@ -104,7 +96,7 @@ func rotate(tr *tokensv1alpha1.TokenRequest, current token.Issued, valid bool, t
 		Revision: current.Revision + 1,
 		UsesLeft: maxUses(tr),
 	}
-	if overlap, ok := overlap(tr, ttl); ok && valid && now.Before(current.ExpiresAt) {
+	if overlap, ok := renewalWindow(tr); ok && valid && now.Before(current.ExpiresAt) {
 		expires := current.ExpiresAt
 		if end := now.Add(overlap).Truncate(time.Second); end.Before(expires) {
 			expires = end
@@ -116,16 +108,18 @@ func rotate(tr *tokensv1alpha1.TokenRequest, current token.Issued, valid bool, t
 	return next
 }
 
-// overlap is how long the previous token keeps validating after a rotation: renewBefore, or
-// renewBeforePercentage of ttl; ok is false without spec.rotation.
-func overlap(tr *tokensv1alpha1.TokenRequest, ttl time.Duration) (time.Duration, bool) {
+// renewalWindow is how long before its expiry spec.rotation replaces a token, and so how long
+// the replaced token keeps validating after a rotation: renewBefore, or renewBeforePercentage
+// of spec.ttl (of the ttl, never of the current token's own lifetime, which a re-issue that
+// keeps the recorded expiry shortens); ok is false without spec.rotation.
+func renewalWindow(tr *tokensv1alpha1.TokenRequest) (time.Duration, bool) {
 	switch rot := tr.Spec.Rotation; {
 	case rot == nil:
 		return 0, false
 	case rot.RenewBefore != nil:
 		return rot.RenewBefore.Duration, true
 	case rot.RenewBeforePercentage != nil:
-		return ttl * time.Duration(*rot.RenewBeforePercentage) / 100, true
+		return specTTL(tr) * time.Duration(*rot.RenewBeforePercentage) / 100, true
 	}
 	return 0, false
 }

@@ -152,6 +152,24 @@ var _ = Describe("Token rotation", func() {
 		}).WithTimeout(time.Until(nextWindow) - 200*time.Millisecond).Should(Succeed())
 	})
 
+	It("keeps renewalTime at expiresAt - ttl x percentage after a re-issue that keeps the expiry", func(ctx SpecContext) {
+		pct := int32(50)
+		tr := waitFor(ctx, newTokenRequest(ctx, ns, "percent", "30s", func(tr *tokensv1alpha1.TokenRequest) {
+			tr.Spec.Rotation = &tokensv1alpha1.Rotation{RenewBeforePercentage: &pct}
+		}), tokensv1alpha1.ReasonIssued)
+		expiresAt := tr.Status.ExpiresAt.Time
+		Expect(tr.Status.RenewalTime).To(HaveValue(HaveField("Time", BeTemporally("==", expiresAt.Add(-15*time.Second)))))
+
+		By("deleting the Secret by hand: the re-issued token keeps the recorded expiry, and so the renewal time")
+		// Two seconds after the issue at least, so that the re-issued lifetime is shorter.
+		Eventually(time.Now).WithTimeout(5 * time.Second).Should(BeTemporally(">", tr.Status.IssuedAt.Add(2*time.Second)))
+		Expect(k8sClient.Delete(ctx, getSecret(ctx, ns, "percent")(Default))).To(Succeed())
+		revision(ctx, tr, 2)
+		Expect(tr.Status.IssuedAt.Time).To(BeTemporally(">", expiresAt.Add(-30*time.Second)))
+		Expect(tr.Status.ExpiresAt.Time).To(BeTemporally("==", expiresAt))
+		Expect(tr.Status.RenewalTime).To(HaveValue(HaveField("Time", BeTemporally("==", expiresAt.Add(-15*time.Second)))))
+	})
+
 	It("rotates on demand once per value of the rotate annotation", func(ctx SpecContext) {
 		tr := waitFor(ctx, newTokenRequest(ctx, ns, "on-demand", "10m", func(tr *tokensv1alpha1.TokenRequest) {
 			tr.Annotations = map[string]string{tokensv1alpha1.AnnotationRotate: "at-creation"}

@@ -51,6 +51,8 @@ func TestRenewalTime(t *testing.T) {
 		{"renewBefore with a fraction rounds down", before(90*time.Second + 500*time.Millisecond), hour, "10:58:29"},
 		{"percentage", percent(25), hour, "10:45:00"},
 		{"99 percent", percent(99), hour, "10:00:36"},
+		{"percentage of the ttl, not of a shortened lifetime (re-issued at 10:30, same expiry)", percent(25),
+			token.Issued{Lifetime: token.Lifetime{IssuedAt: issuedAt.Add(30 * time.Minute), ExpiresAt: issuedAt.Add(time.Hour)}}, "10:45:00"},
 		{"previous expires first", before(15 * time.Minute), withPrevious(issuedAt.Add(30 * time.Minute)), "10:45:00"},
 		{"waits for the previous token", before(45 * time.Minute), withPrevious(issuedAt.Add(30 * time.Minute)), "10:30:00"},
 	}
