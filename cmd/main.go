@@ -20,6 +20,7 @@ package main
 import (
 	"crypto/tls"
 	"flag"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -272,7 +273,8 @@ func defaultTTL() time.Duration {
 	}
 	minutes, err := strconv.Atoi(v)
 	if err != nil || minutes < 1 {
-		setupLog.Error(err, "TOKEN_TTL_MINUTES must be a whole number of minutes, at least 1", "value", v)
+		// Flags are not parsed yet, so no logger is set: say it on stderr.
+		fmt.Fprintf(os.Stderr, "TOKEN_TTL_MINUTES must be a whole number of minutes, at least 1 (got %q)\n", v)
 		os.Exit(1)
 	}
 	return time.Duration(minutes) * time.Minute
