@@ -128,8 +128,6 @@ const (
 	// ReasonInvalidSpec means the spec passed the API server's validation but breaks a rule
 	// of the running operator (a ttl above --max-ttl, template keys the API server refuses).
 	ReasonInvalidSpec = "InvalidSpec"
-	// ReasonPending means the token is being issued.
-	ReasonPending = "Pending"
 	// ReasonSpent means the last use of a limited-use token was redeemed; its Secret is
 	// deleted and the TokenRequest stays.
 	ReasonSpent = "Spent"
@@ -143,8 +141,7 @@ type TokenRequestStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions describe the TokenRequest's state. Ready is the one to watch: True with
-	// reason Issued, or False with reason Expired, Spent, SecretConflict, InvalidSpec or
-	// Pending.
+	// reason Issued, or False with reason Expired, Spent, SecretConflict or InvalidSpec.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

@@ -25,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -174,9 +175,9 @@ func (r *TokenRequestReconciler) keepLive(ctx context.Context, tr *tokensv1alpha
 			metrics.TokensIssued.WithLabelValues(string(token.SourceTokenRequest)).Inc()
 			r.event(tr, EventTokenReissued, "Reissue", "Secret %s held an edited token; issued token %s", secret.Name, desired.ID)
 		case changeHeal:
-			ctrl.LoggerFrom(ctx).Info("Healed edited Secret from status", "secret", secret.Name, "tokenID", desired.ID)
+			ctrl.LoggerFrom(ctx).Info("Healed edited Secret from status", "secret", klog.KObj(secret), "tokenID", desired.ID)
 		case changePrune:
-			ctrl.LoggerFrom(ctx).V(1).Info("Removed the expired previous token", "secret", secret.Name, "tokenID", desired.ID)
+			ctrl.LoggerFrom(ctx).V(1).Info("Removed the expired previous token", "secret", klog.KObj(secret), "tokenID", desired.ID)
 		}
 	}
 	r.record(tr, desired)

@@ -21,7 +21,7 @@ import (
 	"net/http"
 )
 
-// openAPI describes the three endpoints (OpenAPI 3), served at /openapi.json.
+// openAPI describes the /app API (OpenAPI 3), served at /openapi.json.
 //
 //go:embed openapi.json
 var openAPI []byte

@@ -15,8 +15,8 @@ limitations under the License.
 */
 
 // Package server is the /app HTTP API: the original Token Management Service's three
-// endpoints, answered from the token index and written through the API server. It runs
-// on every replica.
+// endpoints and the ones added since (revoke, lookup, redeem), answered from the token index
+// and written through the API server. It runs on every replica.
 package server
 
 import (

@@ -114,11 +114,6 @@ func (l Lifetime) Expired(now time.Time) bool {
 	return !now.Before(l.ExpiresAt)
 }
 
-// Remaining is how long the lifetime still runs at now, or zero when it is over.
-func (l Lifetime) Remaining(now time.Time) time.Duration {
-	return max(l.ExpiresAt.Sub(now), 0)
-}
-
 // Issued is everything a token Secret records.
 type Issued struct {
 	Token

@@ -58,22 +58,18 @@ func TestNewLifetime(t *testing.T) {
 func TestLifetimeExpired(t *testing.T) {
 	l := Lifetime{ExpiresAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	tests := []struct {
-		name      string
-		now       time.Time
-		expired   bool
-		remaining time.Duration
+		name    string
+		now     time.Time
+		expired bool
 	}{
-		{"before", l.ExpiresAt.Add(-time.Second), false, time.Second},
-		{"at", l.ExpiresAt, true, 0},
-		{"after", l.ExpiresAt.Add(time.Nanosecond), true, 0},
+		{"before", l.ExpiresAt.Add(-time.Second), false},
+		{"at", l.ExpiresAt, true},
+		{"after", l.ExpiresAt.Add(time.Nanosecond), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := l.Expired(tt.now); got != tt.expired {
 				t.Errorf("Expired = %v, want %v", got, tt.expired)
-			}
-			if got := l.Remaining(tt.now); got != tt.remaining {
-				t.Errorf("Remaining = %v, want %v", got, tt.remaining)
 			}
 		})
 	}
