@@ -20,9 +20,12 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenops/token-operator/internal/metrics"
@@ -58,7 +61,8 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 // spend checks presented against the token index and, for a limited-use token, spends one use on
 // the live Secret: it reads the Secret from the API server and writes uses-left minus one
 // with that read's resourceVersion, so of racing callers exactly one wins each use; the others
-// read again and try the next use, until none is left. The last use of an HTTP token deletes
+// read again after a growing, jittered pause (client-go's retry.RetryOnConflict) and try the
+// next use, until none is left. The last use of an HTTP token deletes
 // its Secret (resourceVersion precondition); that of a TokenRequest's token writes 0, and the
 // TokenRequest controller records it and deletes the Secret.
 func (s *Server) spend(ctx context.Context, presented string) (string, error) {
@@ -69,33 +73,41 @@ func (s *Server) spend(ctx context.Context, presented string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.WriteTimeout)
 	defer cancel()
 	key, uid := cached.Key(), cached.UID
-	for {
+	err := retry.RetryOnConflict(spendBackoff, func() error {
 		live := &corev1.Secret{}
 		if err := s.APIReader.Get(ctx, key, live); err != nil {
 			if apierrors.IsNotFound(err) {
-				return string(token.VerdictSpent), nil // its last use went to another caller
+				result = string(token.VerdictSpent) // its last use went to another caller
+				return nil
 			}
-			return "", err
+			return err
 		}
 		rec, err := token.RecordOf(live)
 		if err != nil || live.UID != uid || rec.Deleting {
-			return string(token.VerdictUnknown), nil
+			result = string(token.VerdictUnknown)
+			return nil
 		}
 		if v := rec.Verify(presented, s.Clock.Now()); v != token.VerdictValid || !rec.Limited() {
-			return string(v), nil
+			result = string(v)
+			return nil
 		}
 		err = s.spendOne(ctx, live, rec.UsesLeft)
 		switch {
 		case err == nil:
-			return string(token.VerdictValid), nil
-		case apierrors.IsConflict(err):
-			continue // another caller spent a use first: read again
+			result = string(token.VerdictValid)
 		case apierrors.IsNotFound(err):
-			return string(token.VerdictSpent), nil
+			result = string(token.VerdictSpent)
+		default:
+			return err // a conflict: another caller spent a use first; read again after a pause
 		}
-		return "", err
-	}
+		return nil
+	})
+	return result, err
 }
+
+// spendBackoff paces a caller that lost a use to another one before it reads again: short
+// pauses that grow, jittered so that racing callers spread out, bounded by the write timeout.
+var spendBackoff = wait.Backoff{Duration: 5 * time.Millisecond, Factor: 1.5, Jitter: 1, Steps: 30, Cap: 500 * time.Millisecond}
 
 // spendOne writes one use less onto live, failing with a conflict if live is no longer the
 // newest version of the Secret.
