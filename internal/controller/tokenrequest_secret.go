@@ -131,7 +131,8 @@ func (r *TokenRequestReconciler) keep(ctx context.Context, tr *tokensv1alpha1.To
 		return &secretConflictError{name: rec.Name}
 	}
 	now := r.Clock.Now()
-	if recorded, ok := recordedIssued(tr); ok && rec.InStatus(recorded) && !rotationDue(tr, recorded, now) && !previousLapsed(recorded, now) {
+	if recorded, ok := recordedIssued(tr); ok && rec.InStatus(recorded) && rec.Limited() == (tr.Spec.MaxUses != nil) &&
+		!rotationDue(tr, recorded, now) && !previousLapsed(recorded, now) {
 		return nil // the steady state: no API call
 	}
 	live := &corev1.Secret{}
@@ -202,7 +203,9 @@ func (r *TokenRequestReconciler) desired(ctx context.Context, tr *tokensv1alpha1
 	recorded, isRecorded := recordedIssued(tr)
 	held.Source = token.SourceTokenRequest
 	if tr.Spec.MaxUses != nil && held.UsesLeft == nil {
-		held.UsesLeft = new(int64(0)) // a limit removed by hand counts as spent
+		// A count removed by hand: the status does not keep it, and only "none left" is
+		// safe to restore. Until this write, readers see no limit (token.Record.UsesLeft).
+		held.UsesLeft = new(int64(0))
 	}
 
 	var desired token.Issued

@@ -17,6 +17,7 @@ limitations under the License.
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
@@ -159,6 +161,86 @@ var _ = Describe("Limited-use tokens over HTTP", func() {
 		}).WithTimeout(time.Second).Should(BeTrue())
 	})
 })
+
+var _ = Describe("A limited-use token whose uses-left annotation is removed by hand", func() {
+	// removeUsesLeft deletes the annotation from the Secret with a JSON merge patch.
+	removeUsesLeft := func(ctx context.Context, ns, name string) {
+		GinkgoHelper()
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+		patch := []byte(`{"metadata":{"annotations":{"` + token.AnnotationUsesLeft + `":null}}}`)
+		Expect(k8sClient.Patch(ctx, s, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
+	}
+	// answers is what validation, two redemptions and the lookup say of tok, in that order.
+	answers := func(tok string) []any {
+		parsed, _ := token.Parse(tok)
+		return []any{valid(apiURL, tok), redeem(apiURL, tok), redeem(apiURL, tok), usesLeft(apiURL, parsed.ID)}
+	}
+
+	It("has no limit over HTTP: every reader agrees, and no count is written", func(ctx SpecContext) {
+		tok := issue(apiURL, `{"max_uses":2}`)
+		parsed, _ := token.Parse(tok)
+		removeUsesLeft(ctx, httpNamespace, token.HTTPSecretName(parsed.ID))
+		Eventually(usesLeft).WithArguments(apiURL, parsed.ID).Should(BeNil())
+
+		Expect(answers(tok)).To(Equal([]any{answerTrue, answerTrue, answerTrue, (*int64)(nil)}))
+		s, err := secretOf(ctx, httpNamespace, token.HTTPSecretName(parsed.ID))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(s.Annotations).NotTo(HaveKey(token.AnnotationUsesLeft), "a redemption without a limit writes no count")
+	})
+
+	It("is spent for a TokenRequest with spec.maxUses: the controller restores the count as 0, never below", func(ctx SpecContext) {
+		tr := &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Name: "limited"},
+			Spec: tokensv1alpha1.TokenRequestSpec{MaxUses: new(int64(3))}}
+		tok := createTokenRequest(ctx, tr)
+		Eventually(valid).WithArguments(apiURL, tok).Should(Equal(answerTrue))
+		counts := watchCounts(ctx, tr.Namespace)
+
+		removeUsesLeft(ctx, tr.Namespace, "limited")
+		Eventually(valid).WithArguments(apiURL, tok).Should(Equal(answerFalse))
+		Expect(redeem(apiURL, tok)).To(Equal(answerFalse))
+		Expect(redeem(apiURL, tok)).To(Equal(answerFalse))
+		Eventually(func() int {
+			code, _, _ := call(apiURL, http.MethodGet, "/app/token/"+tok[:token.IDLength], "")
+			return code
+		}).Should(Equal(http.StatusNotFound), "the Spent TokenRequest's Secret is deleted")
+		Eventually(func(g Gomega) string {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tr), tr)).To(Succeed())
+			c := meta.FindStatusCondition(tr.Status.Conditions, tokensv1alpha1.ConditionReady)
+			g.Expect(c).NotTo(BeNil())
+			return c.Reason
+		}).Should(Equal(tokensv1alpha1.ReasonSpent))
+		Eventually(counts).Should(ContainElement("0"))
+		Expect(counts()).To(HaveEach(MatchRegexp(`^[0-9]+$`)), "never a negative count")
+	})
+})
+
+// watchCounts records every uses-left value a Secret of ns holds until the spec ends.
+func watchCounts(ctx context.Context, ns string) func() []string {
+	GinkgoHelper()
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	w, err := c.Watch(ctx, &corev1.SecretList{}, client.InNamespace(ns))
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(w.Stop)
+	var mu sync.Mutex
+	var counts []string
+	go func() {
+		for ev := range w.ResultChan() {
+			if s, ok := ev.Object.(*corev1.Secret); ok {
+				if v, ok := s.Annotations[token.AnnotationUsesLeft]; ok {
+					mu.Lock()
+					counts = append(counts, v)
+					mu.Unlock()
+				}
+			}
+		}
+	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), counts...)
+	}
+}
 
 var _ = Describe("Rotated TokenRequest tokens over HTTP", func() {
 	It("validates both tokens during the overlap and only the new one after it", func(ctx SpecContext) {
