@@ -145,12 +145,7 @@ var _ = Describe("Limited-use tokens over HTTP", func() {
 
 		Expect(race(20, tok, apiURL, otherURL)).To(Equal(1))
 		Expect(valid(apiURL, tok)).To(Equal(answerFalse))
-		Eventually(func(g Gomega) string {
-			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tr), tr)).To(Succeed())
-			c := meta.FindStatusCondition(tr.Status.Conditions, tokensv1alpha1.ConditionReady)
-			g.Expect(c).NotTo(BeNil())
-			return c.Reason
-		}).Should(Equal(tokensv1alpha1.ReasonSpent))
+		Eventually(readyReason(ctx, tr)).Should(Equal(tokensv1alpha1.ReasonSpent))
 		Eventually(func() bool {
 			_, err := secretOf(ctx, ns, "reset-link")
 			return apierrors.IsNotFound(err)
@@ -203,16 +198,21 @@ var _ = Describe("A limited-use token whose uses-left annotation is removed by h
 			code, _, _ := call(apiURL, http.MethodGet, "/app/token/"+tok[:token.IDLength], "")
 			return code
 		}).Should(Equal(http.StatusNotFound), "the Spent TokenRequest's Secret is deleted")
-		Eventually(func(g Gomega) string {
-			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tr), tr)).To(Succeed())
-			c := meta.FindStatusCondition(tr.Status.Conditions, tokensv1alpha1.ConditionReady)
-			g.Expect(c).NotTo(BeNil())
-			return c.Reason
-		}).Should(Equal(tokensv1alpha1.ReasonSpent))
+		Eventually(readyReason(ctx, tr)).Should(Equal(tokensv1alpha1.ReasonSpent))
 		Eventually(counts).Should(ContainElement("0"))
 		Expect(counts()).To(HaveEach(MatchRegexp(`^[0-9]+$`)), "never a negative count")
 	})
 })
+
+// readyReason reads the reason of a TokenRequest's Ready condition from the API server.
+func readyReason(ctx context.Context, tr *tokensv1alpha1.TokenRequest) func(Gomega) string {
+	return func(g Gomega) string {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tr), tr)).To(Succeed())
+		c := meta.FindStatusCondition(tr.Status.Conditions, tokensv1alpha1.ConditionReady)
+		g.Expect(c).NotTo(BeNil())
+		return c.Reason
+	}
+}
 
 // watchCounts records every uses-left value a Secret of ns holds until the spec ends.
 func watchCounts(ctx context.Context, ns string) func() []string {
