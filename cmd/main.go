@@ -19,6 +19,7 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -32,6 +33,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -54,62 +56,96 @@ func init() {
 	utilruntime.Must(tokensv1alpha1.AddToScheme(scheme))
 }
 
+// config is everything the flags set.
+type config struct {
+	metricsAddr, probeAddr, pprofAddr                string
+	metricsCertPath, metricsCertName, metricsCertKey string
+	enableLeaderElection, secureMetrics, enableHTTP2 bool
+	leaderElectionNamespace                          string
+	leaseDuration, renewDeadline, retryPeriod        time.Duration
+	httpAuth                                         string
+	kubeAPIQPS                                       float64
+	kubeAPIBurst                                     int
+	// The runnables, as far as flags configure them; setup wires the rest.
+	tokenRequest controller.TokenRequestReconciler
+	expiry       controller.ExpiryReconciler
+	api          server.Server
+	baseline     server.Baseline
+	zap          zap.Options
+}
+
 func main() {
-	var (
-		metricsAddr, probeAddr, pprofAddr                string
-		metricsCertPath, metricsCertName, metricsCertKey string
-		enableLeaderElection, secureMetrics, enableHTTP2 bool
-		leaderElectionNamespace                          string
-		leaseDuration, renewDeadline, retryPeriod        time.Duration
-		httpAuth                                         string
-		kubeAPIQPS                                       float64
-		kubeAPIBurst                                     int
-		tokenRequest                                     controller.TokenRequestReconciler
-		expiry                                           controller.ExpiryReconciler
-		api                                              server.Server
-		baseline                                         server.Baseline
-	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
+	c := &config{zap: zap.Options{Development: true}}
+	bindFlags(flag.CommandLine, c)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&c.zap)))
+
+	mgr, err := ctrl.NewManager(restConfig(c), managerOptions(c))
+	if err != nil {
+		setupLog.Error(err, "Failed to create manager")
+		os.Exit(1)
+	}
+	if err := setup(mgr, c); err != nil {
+		setupLog.Error(err, "Failed to set up the operator")
+		os.Exit(1)
+	}
+	setupLog.Info("Starting manager")
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		setupLog.Error(err, "Failed to run manager")
+		os.Exit(1)
+	}
+}
+
+// bindFlags defines every flag of the binary on fs, writing into c.
+func bindFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
-	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "The address net/http/pprof listens on (off when empty).")
-	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
+	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	fs.StringVar(&c.pprofAddr, "pprof-bind-address", "", "The address net/http/pprof listens on (off when empty).")
+	fs.BoolVar(&c.enableLeaderElection, "leader-elect", false,
 		"Enable leader election, so that one replica at a time runs the controllers.")
-	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
+	fs.StringVar(&c.leaderElectionNamespace, "leader-election-namespace", "",
 		"The namespace of the leader election Lease (default: the operator's own; required outside a cluster).")
-	flag.DurationVar(&leaseDuration, "leader-election-lease-duration", 15*time.Second,
+	fs.DurationVar(&c.leaseDuration, "leader-election-lease-duration", 15*time.Second,
 		"How long a replica waits before taking over the Lease of a leader that stopped renewing it.")
-	flag.DurationVar(&renewDeadline, "leader-election-renew-deadline", 10*time.Second,
+	fs.DurationVar(&c.renewDeadline, "leader-election-renew-deadline", 10*time.Second,
 		"How long the leader keeps trying to renew the Lease before it gives up leading.")
-	flag.DurationVar(&retryPeriod, "leader-election-retry-period", 2*time.Second,
+	fs.DurationVar(&c.retryPeriod, "leader-election-retry-period", 2*time.Second,
 		"How often replicas try to acquire or renew the Lease.")
-	flag.BoolVar(&secureMetrics, "metrics-secure", true,
+	fs.BoolVar(&c.secureMetrics, "metrics-secure", true,
 		"Serve metrics over HTTPS with authentication and authorization. Use --metrics-secure=false for HTTP.")
-	flag.StringVar(&metricsCertPath, "metrics-cert-path", "", "The directory that contains the metrics server certificate.")
-	flag.StringVar(&metricsCertName, "metrics-cert-name", "tls.crt", "The name of the metrics server certificate file.")
-	flag.StringVar(&metricsCertKey, "metrics-cert-key", "tls.key", "The name of the metrics server key file.")
-	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server.")
-	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 0, "Queries per second the client may send to the API server; "+
+	fs.StringVar(&c.metricsCertPath, "metrics-cert-path", "", "The directory that contains the metrics server certificate.")
+	fs.StringVar(&c.metricsCertName, "metrics-cert-name", "tls.crt", "The name of the metrics server certificate file.")
+	fs.StringVar(&c.metricsCertKey, "metrics-cert-key", "tls.key", "The name of the metrics server key file.")
+	fs.BoolVar(&c.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server.")
+	fs.Float64Var(&c.kubeAPIQPS, "kube-api-qps", 0, "Queries per second the client may send to the API server; "+
 		"0 leaves client-side rate limiting off and the API server's priority and fairness in charge.")
-	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 0, "Burst of queries the client may send, with --kube-api-qps.")
-	flag.DurationVar(&tokenRequest.MaxTTL, "max-ttl", controller.DefaultMaxTTL, "The longest ttl a TokenRequest may ask for.")
-	flag.IntVar(&tokenRequest.MaxConcurrentReconciles, "tokenrequest-workers", 16,
+	fs.IntVar(&c.kubeAPIBurst, "kube-api-burst", 0, "Burst of queries the client may send, with --kube-api-qps.")
+	fs.DurationVar(&c.tokenRequest.MaxTTL, "max-ttl", controller.DefaultMaxTTL, "The longest ttl a TokenRequest may ask for.")
+	fs.IntVar(&c.tokenRequest.MaxConcurrentReconciles, "tokenrequest-workers", 16,
 		"How many TokenRequests are reconciled at once.")
-	flag.IntVar(&expiry.MaxConcurrentReconciles, "expiry-workers", 32, "How many expired token Secrets are deleted at once.")
-	flag.StringVar(&api.Addr, "http-bind-address", ":8000", "The address the /app HTTP API listens on.")
-	flag.StringVar(&api.Namespace, "http-namespace", defaultNamespace(),
+	fs.IntVar(&c.expiry.MaxConcurrentReconciles, "expiry-workers", 32, "How many expired token Secrets are deleted at once.")
+	bindHTTPFlags(fs, c)
+	c.zap.BindFlags(fs)
+}
+
+// bindHTTPFlags defines the flags of the /app HTTP API.
+func bindHTTPFlags(fs *flag.FlagSet, c *config) {
+	api := &c.api
+	fs.StringVar(&api.Addr, "http-bind-address", ":8000", "The address the /app HTTP API listens on.")
+	fs.StringVar(&api.Namespace, "http-namespace", defaultNamespace(),
 		"The namespace that receives the Secrets of tokens issued over HTTP (default: the operator's own).")
-	flag.DurationVar(&api.DefaultTTL, "default-ttl", defaultTTL(),
+	fs.DurationVar(&api.DefaultTTL, "default-ttl", defaultTTL(),
 		"The ttl of a token issued over HTTP without one (default: $TOKEN_TTL_MINUTES minutes, else 60m).")
-	flag.BoolVar(&api.AccessLog, "http-access-log", true, "Log one line per HTTP request (never the token).")
-	flag.StringVar(&httpAuth, "http-auth", "none", "Who may issue and clear tokens over HTTP: none (anyone) or kubernetes "+
+	fs.BoolVar(&api.AccessLog, "http-access-log", true, "Log one line per HTTP request (never the token).")
+	fs.StringVar(&c.httpAuth, "http-auth", "none", "Who may issue and clear tokens over HTTP: none (anyone) or kubernetes "+
 		"(a bearer token that a TokenReview accepts and a SubjectAccessReview allows).")
-	flag.BoolVar(&api.AuthValidate, "http-auth-validate", false, "With --http-auth=kubernetes, guard GET /app/valid and POST /app/redeem too.")
-	flag.Float64Var(&api.FailedValidationsPerSecond, "http-failed-validation-rate", 10,
+	fs.BoolVar(&api.AuthValidate, "http-auth-validate", false, "With --http-auth=kubernetes, guard GET /app/valid and POST /app/redeem too.")
+	fs.Float64Var(&api.FailedValidationsPerSecond, "http-failed-validation-rate", 10,
 		"Failed validations a client address may make per second before 429 (0: no limit).")
-	flag.IntVar(&api.FailedValidationsBurst, "http-failed-validation-burst", 100,
+	fs.IntVar(&api.FailedValidationsBurst, "http-failed-validation-burst", 100,
 		"Failed validations a client address may make at once.")
-	flag.Func("http-cors-allowed-origins", "Comma-separated browser origins allowed to call the API (none by default).",
+	fs.Func("http-cors-allowed-origins", "Comma-separated browser origins allowed to call the API (none by default).",
 		func(v string) error {
 			for o := range strings.SplitSeq(v, ",") {
 				if o = strings.TrimSpace(o); o != "" {
@@ -118,138 +154,117 @@ func main() {
 			}
 			return nil
 		})
-	flag.StringVar(&api.TLSCertFile, "http-tls-cert-file", "", "Serve the API over HTTPS with this certificate (reloaded on change).")
-	flag.StringVar(&api.TLSKeyFile, "http-tls-key-file", "", "The private key of --http-tls-cert-file.")
-	flag.StringVar(&baseline.Addr, "http-baseline-bind-address", "",
+	fs.StringVar(&api.TLSCertFile, "http-tls-cert-file", "", "Serve the API over HTTPS with this certificate (reloaded on change).")
+	fs.StringVar(&api.TLSKeyFile, "http-tls-key-file", "", "The private key of --http-tls-cert-file.")
+	fs.StringVar(&c.baseline.Addr, "http-baseline-bind-address", "",
 		"Benchmarks only: serve a bare handler writing a valid answer here, the ceiling of the validate path.")
-	opts := zap.Options{Development: true}
-	opts.BindFlags(flag.CommandLine)
-	flag.Parse()
+}
 
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+// restConfig is the kubeconfig's connection, with the client-side rate limit of the flags.
+func restConfig(c *config) *rest.Config {
+	cfg := ctrl.GetConfigOrDie()
+	if c.kubeAPIQPS > 0 {
+		cfg.QPS = float32(c.kubeAPIQPS)
+		cfg.Burst = max(c.kubeAPIBurst, int(c.kubeAPIQPS))
+	}
+	return cfg
+}
 
+// managerOptions are the manager's options: caches, metrics, probes and leader election.
+func managerOptions(c *config) ctrl.Options {
 	var tlsOpts []func(*tls.Config)
-	if !enableHTTP2 {
+	if !c.enableHTTP2 {
 		// HTTP/2 stream cancellation and rapid reset: CVE-2023-44487, CVE-2023-39325.
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
 	}
-	metricsServerOptions := metricsserver.Options{
-		BindAddress:   metricsAddr,
-		SecureServing: secureMetrics,
-		TLSOpts:       tlsOpts,
+	metrics := metricsserver.Options{BindAddress: c.metricsAddr, SecureServing: c.secureMetrics, TLSOpts: tlsOpts}
+	if c.secureMetrics {
+		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-	if secureMetrics {
-		metricsServerOptions.FilterProvider = filters.WithAuthenticationAndAuthorization
+	if c.metricsCertPath != "" {
+		metrics.CertDir, metrics.CertName, metrics.KeyName = c.metricsCertPath, c.metricsCertName, c.metricsCertKey
 	}
-	if metricsCertPath != "" {
-		metricsServerOptions.CertDir = metricsCertPath
-		metricsServerOptions.CertName = metricsCertName
-		metricsServerOptions.KeyName = metricsCertKey
-	}
-
-	restConfig := ctrl.GetConfigOrDie()
-	if kubeAPIQPS > 0 {
-		restConfig.QPS = float32(kubeAPIQPS)
-		restConfig.Burst = max(kubeAPIBurst, int(kubeAPIQPS))
-	}
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+	return ctrl.Options{
 		Scheme:                  scheme,
 		Cache:                   controller.CacheOptions(),
 		Client:                  controller.ClientOptions(),
-		Metrics:                 metricsServerOptions,
-		HealthProbeBindAddress:  probeAddr,
-		PprofBindAddress:        pprofAddr,
-		LeaderElection:          enableLeaderElection,
+		Metrics:                 metrics,
+		HealthProbeBindAddress:  c.probeAddr,
+		PprofBindAddress:        c.pprofAddr,
+		LeaderElection:          c.enableLeaderElection,
 		LeaderElectionID:        "token-operator.tokenops.io",
-		LeaderElectionNamespace: leaderElectionNamespace,
-		LeaseDuration:           &leaseDuration,
-		RenewDeadline:           &renewDeadline,
-		RetryPeriod:             &retryPeriod,
+		LeaderElectionNamespace: c.leaderElectionNamespace,
+		LeaseDuration:           &c.leaseDuration,
+		RenewDeadline:           &c.renewDeadline,
+		RetryPeriod:             &c.retryPeriod,
 		// Safe: the process exits as soon as the manager stops.
 		LeaderElectionReleaseOnCancel: true,
-	})
-	if err != nil {
-		setupLog.Error(err, "Failed to create manager")
-		os.Exit(1)
 	}
+}
 
+// setup adds the token index, the controllers, the HTTP API and the health checks to mgr.
+func setup(mgr ctrl.Manager, c *config) error {
 	tokens, err := index.NewForConfig(mgr.GetConfig(), mgr.GetHTTPClient(), ctrl.Log.WithName("token-index"))
 	if err != nil {
-		setupLog.Error(err, "Failed to set up the token index")
-		os.Exit(1)
+		return fmt.Errorf("setting up the token index: %w", err)
 	}
 	if err := mgr.Add(tokens); err != nil {
-		setupLog.Error(err, "Failed to add the token index")
-		os.Exit(1)
+		return err
 	}
+	if err := setupControllers(mgr, c, tokens); err != nil {
+		return err
+	}
+	if err := setupHTTP(mgr, c, tokens); err != nil {
+		return err
+	}
+	return errors.Join(
+		mgr.AddHealthzCheck("healthz", healthz.Ping),
+		mgr.AddReadyzCheck("token-index", tokens.ReadyCheck),
+		mgr.AddReadyzCheck("http-api", c.api.ReadyCheck),
+	)
+}
 
-	tokenRequest.Client = mgr.GetClient()
-	tokenRequest.Tokens = tokens
-	tokenRequest.APIReader = mgr.GetAPIReader()
-	tokenRequest.Scheme = mgr.GetScheme()
-	tokenRequest.Recorder = mgr.GetEventRecorder("token-operator")
-	if err := tokenRequest.SetupWithManager(mgr); err != nil {
-		setupLog.Error(err, "Failed to create controller", "controller", "tokenrequest")
-		os.Exit(1)
+// setupControllers registers the TokenRequest and expiry controllers, driven by tokens.
+func setupControllers(mgr ctrl.Manager, c *config, tokens *index.Index) error {
+	tr := &c.tokenRequest
+	tr.Client, tr.Tokens, tr.APIReader = mgr.GetClient(), tokens, mgr.GetAPIReader()
+	tr.Scheme, tr.Recorder = mgr.GetScheme(), mgr.GetEventRecorder("token-operator")
+	if err := tr.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("creating the tokenrequest controller: %w", err)
 	}
-	expiry.Client = mgr.GetClient()
-	expiry.Tokens = tokens
-	if err := expiry.SetupWithManager(mgr); err != nil {
-		setupLog.Error(err, "Failed to create controller", "controller", "token-expiry")
-		os.Exit(1)
+	c.expiry.Client, c.expiry.Tokens = mgr.GetClient(), tokens
+	if err := c.expiry.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("creating the token-expiry controller: %w", err)
 	}
+	return nil
+}
 
-	api.MaxTTL = tokenRequest.MaxTTL
-	api.Client = mgr.GetClient()
-	api.APIReader = mgr.GetAPIReader()
-	api.Tokens = tokens
-	api.Expiry = &expiry
-	api.Log = ctrl.Log.WithName("http")
-	switch httpAuth {
+// setupHTTP validates the HTTP flags and adds the /app API (and the benchmarks' baseline).
+func setupHTTP(mgr ctrl.Manager, c *config, tokens *index.Index) error {
+	api := &c.api
+	api.MaxTTL = c.tokenRequest.MaxTTL
+	if api.DefaultTTL < time.Second || api.DefaultTTL > api.MaxTTL {
+		return fmt.Errorf("--default-ttl must lie between 1s and --max-ttl (%s), got %s", api.MaxTTL, api.DefaultTTL)
+	}
+	switch c.httpAuth {
 	case "none":
 	case "kubernetes":
+		var err error
 		if api.Auth, err = server.NewKubernetesAuth(mgr.GetConfig(), mgr.GetHTTPClient()); err != nil {
-			setupLog.Error(err, "Failed to set up HTTP authentication")
-			os.Exit(1)
+			return fmt.Errorf("setting up HTTP authentication: %w", err)
 		}
 	default:
-		setupLog.Error(nil, "--http-auth must be none or kubernetes", "http-auth", httpAuth)
-		os.Exit(1)
+		return fmt.Errorf("--http-auth must be none or kubernetes, got %q", c.httpAuth)
 	}
-	if api.DefaultTTL < time.Second || api.DefaultTTL > api.MaxTTL {
-		setupLog.Error(nil, "--default-ttl must lie between 1s and --max-ttl", "default-ttl", api.DefaultTTL)
-		os.Exit(1)
+	api.Client, api.APIReader, api.Tokens = mgr.GetClient(), mgr.GetAPIReader(), tokens
+	api.Expiry, api.Log = &c.expiry, ctrl.Log.WithName("http")
+	if err := mgr.Add(api); err != nil {
+		return err
 	}
-	if err := mgr.Add(&api); err != nil {
-		setupLog.Error(err, "Failed to add the HTTP API")
-		os.Exit(1)
+	if c.baseline.Addr != "" {
+		return mgr.Add(&c.baseline)
 	}
-
-	if baseline.Addr != "" {
-		if err := mgr.Add(&baseline); err != nil {
-			setupLog.Error(err, "Failed to add the baseline server")
-			os.Exit(1)
-		}
-	}
-
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		setupLog.Error(err, "Failed to set up health check")
-		os.Exit(1)
-	}
-	if err := mgr.AddReadyzCheck("token-index", tokens.ReadyCheck); err != nil {
-		setupLog.Error(err, "Failed to set up ready check")
-		os.Exit(1)
-	}
-	if err := mgr.AddReadyzCheck("http-api", api.ReadyCheck); err != nil {
-		setupLog.Error(err, "Failed to set up ready check")
-		os.Exit(1)
-	}
-
-	setupLog.Info("Starting manager")
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		setupLog.Error(err, "Failed to run manager")
-		os.Exit(1)
-	}
+	return nil
 }
 
 // defaultNamespace is the namespace the operator runs in, or "default" outside a cluster.
