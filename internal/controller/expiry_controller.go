@@ -87,10 +87,9 @@ func (r *ExpiryReconciler) DeleteExpired(ctx context.Context, rec *token.Record)
 	err := r.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.Name}},
 		client.Preconditions{UID: &uid})
 	switch {
-	case apierrors.IsNotFound(err):
+	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+		// That Secret is gone (a Conflict on the UID precondition: replaced by a newer one).
 		r.Tokens.Forget(rec.Key(), uid)
-		return false, nil
-	case apierrors.IsConflict(err):
 		return false, nil
 	case err != nil:
 		return false, err

@@ -165,8 +165,8 @@ func (x *Index) Put(secret *corev1.Secret) {
 	x.notify(nil, &rec)
 }
 
-// Forget drops the Record of a Secret that the API server says is gone (a delete that
-// found nothing), if it is still that Secret (same UID).
+// Forget drops the Record of a Secret that is gone (a watch's deletion, or a delete that
+// found nothing), if it is still that Secret: a newer Secret of the same name stays.
 func (x *Index) Forget(key types.NamespacedName, uid types.UID) {
 	x.mu.Lock()
 	old, ok := x.state.byKey[key]
@@ -182,28 +182,24 @@ func (x *Index) Forget(key types.NamespacedName, uid types.UID) {
 // apply records what the watch says of one Secret: its new state, or its deletion.
 func (x *Index) apply(secret *corev1.Secret, deleted bool) {
 	key := types.NamespacedName{Namespace: secret.Namespace, Name: secret.Name}
-	var rec *token.Record
-	if !deleted {
-		if r, ok := x.convert(secret); ok {
-			rec = &r
-		}
+	if deleted {
+		x.Forget(key, secret.UID)
+		return
+	}
+	rec, ok := x.convert(secret)
+	if !ok {
+		x.Forget(key, secret.UID)
+		return
 	}
 	x.mu.Lock()
 	old := x.state.byKey[key]
-	switch {
-	case rec != nil && old != nil && rec.Same(old):
+	if old != nil && rec.Same(old) {
 		x.mu.Unlock()
-		return // a confirmation of what Put indexed, or a change we do not keep
-	case rec != nil:
-		x.state.set(rec)
-	case old == nil || (deleted && old.UID != secret.UID):
-		x.mu.Unlock()
-		return // not ours, or an older Secret of the same name
-	default:
-		x.state.remove(key)
+		return // a confirmation of what Put indexed, or a change the Record does not keep
 	}
+	x.state.set(&rec)
 	x.mu.Unlock()
-	x.notify(old, rec)
+	x.notify(old, &rec)
 }
 
 // convert reads a Secret into its Record, logging (never the token) what does not convert.

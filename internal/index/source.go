@@ -41,9 +41,9 @@ type Mapper func(old, updated *token.Record) []Due
 // Source is a controller-runtime source of the index's changes, as source.Kind is of an
 // informer's: every change is mapped to requests, each queued when it is due (a request due
 // later waits in a schedule of its own, as a RequeueAfter would, and never passes through
-// the queue before then; see schedule). With replay, a controller starting (on becoming leader) also gets
-// the requests of every Record already indexed, as an informer replays its store to a new
-// handler. The controller starts its workers once the index is complete.
+// the queue before then; see schedule). With replay, a controller starting (on becoming
+// leader) also gets the requests of every Record already indexed, as an informer replays its
+// store to a new handler. The controller starts its workers once the index is complete.
 func (x *Index) Source(m Mapper, replay bool) source.SyncingSource {
 	return &indexSource{index: x, mapper: m, replay: replay}
 }

@@ -55,14 +55,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, presented string
 	if s.overLimit(w, r) {
 		return
 	}
-	tok, err := token.Parse(presented)
-	if err != nil {
-		s.chargeFailure(r)
-		writeBody(w, http.StatusOK, answerInvalid)
-		return
-	}
-	id, _ := token.ParseID(tok.ID)
-	rec, _ := s.Tokens.Find(id, token.DigestOf(presented))
+	_, rec := s.check(presented) // expired and spent tokens are revoked too
 	if rec == nil {
 		s.chargeFailure(r)
 		writeBody(w, http.StatusOK, answerInvalid)
@@ -75,18 +68,18 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, presented string
 	ctx, cancel := context.WithTimeout(r.Context(), s.WriteTimeout)
 	defer cancel()
 	uid := rec.UID
-	err = s.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.Name}},
+	err := s.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.Name}},
 		client.Preconditions{UID: &uid})
 	switch {
-	case apierrors.IsNotFound(err):
+	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+		// That Secret is gone (a Conflict on the UID precondition: replaced by a newer one),
+		// revoked by someone else or expired.
 		s.Tokens.Forget(rec.Key(), uid)
-		writeBody(w, http.StatusOK, answerInvalid) // gone meanwhile: revoked by someone else or expired
-	case apierrors.IsConflict(err):
-		writeBody(w, http.StatusOK, answerInvalid) // gone meanwhile: revoked by someone else or expired
+		writeBody(w, http.StatusOK, answerInvalid)
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, "the token could not be revoked: "+storeFailure(err))
 	default:
-		s.Log.Info("Revoked token", "tokenID", tok.ID)
+		s.Log.Info("Revoked token", "tokenID", rec.Current.ID.String())
 		writeBody(w, http.StatusOK, answerValid)
 	}
 }
@@ -108,11 +101,11 @@ type tokenInfo struct {
 
 // lookup answers the metadata of a token by its public id, as Vault's lookup by accessor.
 func (s *Server) lookup(w http.ResponseWriter, id string) {
-	if !token.ValidID(id) {
+	bid, ok := token.ParseID(id)
+	if !ok {
 		writeError(w, http.StatusBadRequest, "want a token id: the 16 hex digits before the colon, never the whole token")
 		return
 	}
-	bid, _ := token.ParseID(id)
 	rec := s.Tokens.ByID(bid)
 	if rec == nil {
 		writeError(w, http.StatusNotFound, "no such token")
