@@ -228,7 +228,7 @@ func setup(mgr ctrl.Manager, c *config) error {
 func setupControllers(mgr ctrl.Manager, c *config, tokens *index.Index) error {
 	tr := &c.tokenRequest
 	tr.Client, tr.Tokens, tr.APIReader = mgr.GetClient(), tokens, mgr.GetAPIReader()
-	tr.Scheme, tr.Recorder = mgr.GetScheme(), mgr.GetEventRecorder("token-operator")
+	tr.Recorder = mgr.GetEventRecorder("token-operator")
 	if err := tr.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("creating the tokenrequest controller: %w", err)
 	}

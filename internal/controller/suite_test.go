@@ -106,7 +106,6 @@ func newManager() manager.Manager {
 		Client:                  mgr.GetClient(),
 		Tokens:                  tokens,
 		APIReader:               mgr.GetAPIReader(),
-		Scheme:                  mgr.GetScheme(),
 		Recorder:                mgr.GetEventRecorder("token-operator"),
 		MaxTTL:                  DefaultMaxTTL,
 		MaxConcurrentReconciles: 4,

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -67,7 +66,6 @@ type TokenRequestReconciler struct {
 	Tokens *index.Index
 	// APIReader reads around the cache before a decision that stale data would make wrong.
 	APIReader client.Reader
-	Scheme    *runtime.Scheme
 	Recorder  events.EventRecorder
 	// Clock tells the time; tests move it.
 	Clock clock.PassiveClock
@@ -104,7 +102,8 @@ func (r *TokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Request
 }
 
 // reconcileToken makes the Secret hold the token the status records, issuing one if there is
-// none yet, and asks to be woken when it expires. An expired TokenRequest is only marked so.
+// none yet, and asks to be woken when something is next due: it observes (the index and the
+// clock; the API server only when the index cannot tell), decides, and carries out.
 func (r *TokenRequestReconciler) reconcileToken(ctx context.Context, tr *tokensv1alpha1.TokenRequest) (ctrl.Result, error) {
 	tr.Status.SecretName = tr.SecretNameOrDefault()
 	ttl, err := r.ttl(tr)
@@ -112,43 +111,15 @@ func (r *TokenRequestReconciler) reconcileToken(ctx context.Context, tr *tokensv
 		r.markInvalid(tr, err.Error())
 		return ctrl.Result{}, reconcile.TerminalError(err)
 	}
-	now := r.Clock.Now()
-	if life, ok := recordedLifetime(tr); ok && !rotationRequested(tr) {
-		switch {
-		case spentRecorded(tr):
-			return ctrl.Result{}, r.deleteSpent(ctx, tr)
-		case life.Expired(now) && tr.Spec.Rotation == nil:
-			r.markExpired(tr, life)
-			return ctrl.Result{}, nil
+	o := r.observe(tr, ttl)
+	p := decide(o)
+	if p.Action == actInspect {
+		if o, err = r.inspect(ctx, o); err != nil {
+			return ctrl.Result{}, err
 		}
+		p = decide(o)
 	}
-
-	rec, found := r.Tokens.Get(client.ObjectKey{Namespace: tr.Namespace, Name: tr.Status.SecretName})
-	switch {
-	case !found:
-		err = r.issue(ctx, tr, ttl)
-	case rec.Spent() && rec.ControlledBy(tr.UID) && !rotationRequested(tr):
-		// The next reconcile, woken by this status patch, deletes the Secret: never before
-		// the status says Spent, or a lost patch would have the Secret re-issued.
-		r.markSpent(tr)
-		return ctrl.Result{}, nil
-	default:
-		err = r.keep(ctx, tr, rec, ttl)
-	}
-	if conflict, ok := errors.AsType[*secretConflictError](err); ok {
-		r.markConflict(tr, conflict.Error())
-		return ctrl.Result{RequeueAfter: conflictRetry}, nil
-	}
-	if invalid, ok := errors.AsType[*invalidSpecError](err); ok {
-		r.markInvalid(tr, invalid.Error())
-		return ctrl.Result{}, reconcile.TerminalError(err)
-	}
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	life, _ := recordedLifetime(tr)
-	r.markIssued(tr, life)
-	return ctrl.Result{RequeueAfter: r.nextWake(tr, r.Clock.Now())}, nil
+	return r.carryOut(ctx, o, p)
 }
 
 // ttl is the TokenRequest's ttl, within the operator's limits.

@@ -143,7 +143,7 @@ var _ = Describe("TokenRequest controller", func() {
 		Expect(k8sClient.Update(ctx, s)).To(Succeed())
 
 		By("calling Reconcile directly, around the manager")
-		r := &TokenRequestReconciler{Client: k8sClient, Tokens: startIndex(ctx), APIReader: k8sClient, Scheme: scheme, Clock: clock.RealClock{}}
+		r := &TokenRequestReconciler{Client: k8sClient, Tokens: startIndex(ctx), APIReader: k8sClient, Clock: clock.RealClock{}}
 		for range 10 {
 			_, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(tr)})
 			Expect(err).NotTo(HaveOccurred())
@@ -289,6 +289,29 @@ var _ = Describe("TokenRequest controller", func() {
 			g.Expect(cur.Annotations).To(HaveKeyWithValue(token.AnnotationExpiresAt, wantExpiry))
 		}).Should(Succeed())
 		Eventually(eventReasons(ctx, tr)).Should(ContainElement(EventTokenReissued))
+	})
+
+	It("restores secretTemplate labels and annotations removed or changed by hand, and leaves other keys alone", func(ctx SpecContext) {
+		tr := waitFor(ctx, newTokenRequest(ctx, ns, "templated", "30m", func(tr *tokensv1alpha1.TokenRequest) {
+			tr.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{
+				Labels:      map[string]string{"team": "payments"},
+				Annotations: map[string]string{"note": "for the billing job"},
+			}
+		}), tokensv1alpha1.ReasonIssued)
+		original := getSecret(ctx, ns, "templated")(Default)
+
+		s := original.DeepCopy()
+		delete(s.Labels, "team")
+		s.Annotations["note"] = "edited"
+		s.Labels["added"] = "by-hand"
+		Expect(k8sClient.Update(ctx, s)).To(Succeed())
+		Eventually(getSecret(ctx, ns, "templated")).Should(And(
+			HaveField("Labels", And(HaveKeyWithValue("team", "payments"), HaveKeyWithValue("added", "by-hand"))),
+			HaveField("Annotations", HaveKeyWithValue("note", "for the billing job")),
+			WithTransform(tokenOf, Equal(tokenOf(original))),
+		))
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tr), tr)).To(Succeed())
+		Expect(tr.Status.Revision).To(BeEquivalentTo(1))
 	})
 
 	It("never touches a Secret it does not own", func(ctx SpecContext) {

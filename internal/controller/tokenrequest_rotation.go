@@ -17,14 +17,9 @@ limitations under the License.
 package controller
 
 import (
-	"context"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/token"
@@ -82,15 +77,16 @@ func rotationDue(tr *tokensv1alpha1.TokenRequest, issued token.Issued, now time.
 	return ok && !now.Before(t)
 }
 
-// rotate is the token that replaces current at now: a new lifetime, the next revision, a
-// fresh use count. With spec.rotation, a current token that still validates (valid is false
+// rotate is the token that replaces current at now: fresh, with a new lifetime, the next
+// revision and a fresh use count. With spec.rotation, a current token that still validates (valid is false
 // for one edited by hand) becomes the previous token for the rotation's overlap, never beyond
 // its own expiry: at the renewal time that is exactly its remaining life, and an on-demand
 // rotation gives it the same grace period. Without spec.rotation, a requested rotation cuts
 // it off at once.
-func rotate(tr *tokensv1alpha1.TokenRequest, current token.Issued, valid bool, ttl time.Duration, now time.Time) token.Issued {
+func rotate(tr *tokensv1alpha1.TokenRequest, current token.Issued, fresh token.Token, valid bool, ttl time.Duration,
+	now time.Time) token.Issued {
 	next := token.Issued{
-		Token:    token.Generate(),
+		Token:    fresh,
 		Lifetime: token.NewLifetime(now, ttl),
 		Source:   token.SourceTokenRequest,
 		Revision: current.Revision + 1,
@@ -154,20 +150,4 @@ func maxUses(tr *tokensv1alpha1.TokenRequest) *int64 {
 func spentRecorded(tr *tokensv1alpha1.TokenRequest) bool {
 	c := meta.FindStatusCondition(tr.Status.Conditions, tokensv1alpha1.ConditionReady)
 	return c != nil && c.Reason == tokensv1alpha1.ReasonSpent
-}
-
-// deleteSpent deletes the Secret of a TokenRequest whose status says Spent, if it is still
-// there and still spent.
-func (r *TokenRequestReconciler) deleteSpent(ctx context.Context, tr *tokensv1alpha1.TokenRequest) error {
-	rec, ok := r.Tokens.Get(client.ObjectKey{Namespace: tr.Namespace, Name: tr.Status.SecretName})
-	if !ok || !rec.ControlledBy(tr.UID) || !rec.Spent() || rec.Deleting {
-		return nil
-	}
-	uid := rec.UID
-	err := r.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.Name}},
-		client.Preconditions{UID: &uid})
-	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		return nil // gone already, or replaced by a newer Secret
-	}
-	return err
 }

@@ -116,7 +116,7 @@ func TestRotate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			next := rotate(tt.tr, current, tt.valid, time.Hour, tt.at)
+			next := rotate(tt.tr, current, token.Generate(), tt.valid, time.Hour, tt.at)
 			if next.Revision != 4 || next.ID == current.ID || !next.ExpiresAt.Equal(tt.at.Add(time.Hour)) {
 				t.Errorf("next = revision %d, expires %s", next.Revision, next.ExpiresAt)
 			}

@@ -18,8 +18,8 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,251 +28,165 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
-// secretConflictError means the TokenRequest's Secret name is taken by a Secret it does not
-// control. That Secret is never touched.
-type secretConflictError struct{ name string }
+// staleRetry is how soon a TokenRequest whose cached copy was found stale is decided again,
+// unless the newer copy's watch event comes first.
+const staleRetry = time.Second
 
-func (e *secretConflictError) Error() string {
-	return fmt.Sprintf("Secret %q exists and is not owned by this TokenRequest; it is left untouched", e.name)
+// observe gathers what decide needs from the token index and the clock: no API call.
+func (r *TokenRequestReconciler) observe(tr *tokensv1alpha1.TokenRequest, ttl time.Duration) observed {
+	o := observed{TR: tr, TTL: ttl, Now: r.Clock.Now(), Fresh: token.Generate()}
+	if rec, ok := r.Tokens.Get(secretKey(tr)); ok {
+		o.Cached = rec
+	}
+	return o
 }
 
-// invalidSpecError means the API server refused the Secret the spec describes.
-type invalidSpecError struct{ err error }
-
-func (e *invalidSpecError) Error() string {
-	return "the Secret the spec describes is invalid: " + e.err.Error()
-}
-
-// issue writes the TokenRequest's token into a new Secret. With no token recorded yet it is the
-// first issuance. With one recorded, the Secret went away: when a rotation is due the new
-// token gets a new lifetime, otherwise (deleted by hand) it keeps the recorded expiry. Create
-// never overwrites: when the name is taken (an index that has not seen our own write, a racing
-// reconcile, a foreign Secret) the live Secret decides.
-func (r *TokenRequestReconciler) issue(ctx context.Context, tr *tokensv1alpha1.TokenRequest, ttl time.Duration) error {
-	key := client.ObjectKey{Namespace: tr.Namespace, Name: tr.Status.SecretName}
-	now := r.Clock.Now()
-	issued := token.Issued{Token: token.Generate(), Source: token.SourceTokenRequest, UsesLeft: maxUses(tr), Revision: 1}
-	recorded, reissue := recordedIssued(tr)
-	rotated := false
-	if reissue {
-		live := &corev1.Secret{}
-		err := r.APIReader.Get(ctx, key, live)
-		if err == nil {
-			return r.keepLive(ctx, tr, live, ttl)
-		}
-		if !apierrors.IsNotFound(err) {
-			return err
-		}
-		if current, err := r.statusIsCurrent(ctx, tr); err != nil || !current {
-			return err
-		}
-		issued.Revision = recorded.Revision + 1
-		rotated = rotationDue(tr, recorded, now)
-		if rotated {
-			issued.Lifetime = token.NewLifetime(now, ttl)
-		} else {
-			issued.Lifetime = token.Lifetime{IssuedAt: now.UTC().Truncate(time.Second), ExpiresAt: recorded.ExpiresAt}
-		}
-	} else {
-		issued.Lifetime = token.NewLifetime(now, ttl)
-	}
-
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace}}
-	if t := tr.Spec.SecretTemplate; t != nil {
-		secret.Labels = maps.Clone(t.Labels)
-		secret.Annotations = maps.Clone(t.Annotations)
-	}
-	issued.ApplyTo(secret)
-	if err := controllerutil.SetControllerReference(tr, secret, r.Scheme); err != nil {
-		return err
-	}
-	if err := r.Create(ctx, secret); err != nil {
-		switch {
-		case apierrors.IsAlreadyExists(err):
-			live := &corev1.Secret{}
-			if err := r.APIReader.Get(ctx, key, live); err != nil {
-				return err
-			}
-			return r.keepLive(ctx, tr, live, ttl)
-		case apierrors.IsInvalid(err):
-			return &invalidSpecError{err: err}
-		}
-		return err
-	}
-	r.Tokens.Put(secret) // read our own write at once; the watch confirms it
-	metrics.TokensIssued.WithLabelValues(string(token.SourceTokenRequest)).Inc()
-	r.record(tr, issued)
-	switch {
-	case rotated:
-		r.event(tr, EventTokenRotated, "Rotate", "Issued token %s into a new Secret %s (revision %d), expires at %s",
-			issued.ID, key.Name, issued.Revision, issued.ExpiresAt.Format(time.RFC3339))
-	case reissue:
-		r.event(tr, EventTokenReissued, "Reissue", "Secret %s was deleted before expiry; issued token %s", key.Name, issued.ID)
-	default:
-		r.event(tr, EventTokenIssued, "Issue", "Issued token %s into Secret %s, expires at %s",
-			issued.ID, key.Name, issued.ExpiresAt.Format(time.RFC3339))
-	}
-	return nil
-}
-
-// keep makes an existing Secret, as the token index has it, hold what the status records,
-// and rotates its token when a rotation is due. A Secret the TokenRequest does not control is
-// a conflict. In the steady state it makes no API call; otherwise it acts on the live Secret
-// (keepLive), since the index keeps no token.
-func (r *TokenRequestReconciler) keep(ctx context.Context, tr *tokensv1alpha1.TokenRequest, rec *token.Record, ttl time.Duration) error {
-	if !rec.ControlledBy(tr.UID) {
-		return &secretConflictError{name: rec.Name}
-	}
-	now := r.Clock.Now()
-	if recorded, ok := recordedIssued(tr); ok && rec.InStatus(recorded) && rec.Limited() == (tr.Spec.MaxUses != nil) &&
-		!rotationDue(tr, recorded, now) && !previousLapsed(recorded, now) {
-		return nil // the steady state: no API call
-	}
+// inspect reads the Secret and, when a token is recorded, the TokenRequest from the API
+// server, for a decision that the index alone cannot take (it keeps no token) or that a stale
+// cache would make wrong.
+func (r *TokenRequestReconciler) inspect(ctx context.Context, o observed) (observed, error) {
+	o.Inspected, o.Live, o.Cached = true, nil, nil
 	live := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, rec.Key(), live); err != nil {
-		return err // NotFound included: the next reconcile re-issues
+	switch err := r.APIReader.Get(ctx, secretKey(o.TR), live); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return o, err
+	default:
+		o.Live = live
+		if rec, err := token.RecordOf(live); !errors.Is(err, token.ErrNotTokenSecret) {
+			o.Cached = &rec
+		}
 	}
-	return r.keepLive(ctx, tr, live, ttl)
+	if _, ok := recordedIssued(o.TR); ok {
+		tr := &tokensv1alpha1.TokenRequest{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(o.TR), tr); err != nil {
+			return o, err
+		}
+		o.StatusCurrent = tr.UID == o.TR.UID && tr.Status.TokenID == o.TR.Status.TokenID
+	}
+	return o, nil
 }
 
-// keepLive makes a live Secret hold what the status records, and rotates its token when a
-// rotation is due. A Secret the TokenRequest does not control is a conflict. A Secret holding
-// a token newer than the status records (none yet, or a higher revision) is adopted: it was
-// written before a restart or a lost status patch, so a rotation is never done twice. Edited
-// labels, annotations or token-id are healed from the status; a token whose value was edited
-// cannot be restored, so it is replaced with a new one that keeps the recorded expiry.
-func (r *TokenRequestReconciler) keepLive(ctx context.Context, tr *tokensv1alpha1.TokenRequest, secret *corev1.Secret, ttl time.Duration) error {
-	if !metav1.IsControlledBy(secret, tr) {
-		return &secretConflictError{name: secret.Name}
+// carryOut does what the plan says, and only that, and says when to look again.
+func (r *TokenRequestReconciler) carryOut(ctx context.Context, o observed, p plan) (ctrl.Result, error) {
+	tr := o.TR
+	switch p.Action {
+	case actIdle:
+		return ctrl.Result{}, nil
+	case actMarkExpired:
+		life, _ := recordedLifetime(tr)
+		r.markExpired(tr, life)
+		return ctrl.Result{}, nil
+	case actMarkSpent:
+		r.markSpent(tr)
+		return ctrl.Result{}, nil
+	case actDeleteSpent:
+		return ctrl.Result{}, r.deleteSpent(ctx, o.Cached)
+	case actConflict:
+		r.markConflict(tr, fmt.Sprintf("Secret %q exists and is not owned by this TokenRequest; it is left untouched",
+			tr.Status.SecretName))
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+	case actStale:
+		ctrl.LoggerFrom(ctx).V(1).Info("Cached TokenRequest is stale; waiting for the newer one")
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	case actInspect:
+		return ctrl.Result{}, errors.New("internal error: decided to inspect after inspecting")
 	}
-	now := r.Clock.Now()
-	desired, change, err := r.desired(ctx, tr, secret, ttl, now)
-	if err != nil || change == changeNone {
-		return err
+	if p.Action != actWait {
+		err := r.save(ctx, p)
+		if apierrors.IsAlreadyExists(err) && !o.Inspected {
+			// The name is taken (an index that has not seen the Secret yet, a racing
+			// reconcile, a Secret we do not own): Create never overwrites; the live Secret decides.
+			if o, err = r.inspect(ctx, o); err != nil {
+				return ctrl.Result{}, err
+			}
+			return r.carryOut(ctx, o, decide(o))
+		}
+		if apierrors.IsInvalid(err) {
+			msg := "the Secret the spec describes is invalid: " + err.Error()
+			r.markInvalid(tr, msg)
+			return ctrl.Result{}, reconcile.TerminalError(errors.New(msg))
+		}
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		r.record(tr, p.Issued)
+		r.announce(ctx, tr, p)
 	}
-	updated := secret.DeepCopy()
-	if desired.ApplyTo(updated) {
-		// The resourceVersion read with the Secret makes this fail rather than overwrite a
-		// newer write: of two managers that both see a rotation due, one writes it.
-		if err := r.Update(ctx, updated); err != nil {
+	life, _ := recordedLifetime(tr)
+	r.markIssued(tr, life)
+	return ctrl.Result{RequeueAfter: r.nextWake(tr, r.Clock.Now())}, nil
+}
+
+// save creates or updates the plan's Secret, if it has one. An update carries the
+// resourceVersion the Secret was read with, so it fails rather than overwrite a newer write:
+// of two managers that both see a rotation due, one writes it.
+func (r *TokenRequestReconciler) save(ctx context.Context, p plan) error {
+	switch {
+	case p.Secret == nil:
+		return nil
+	case p.Create:
+		if err := r.Create(ctx, p.Secret); err != nil {
 			return err
 		}
-		switch change {
-		case changeRotate:
-			metrics.TokensIssued.WithLabelValues(string(token.SourceTokenRequest)).Inc()
-			msg := fmt.Sprintf("Rotated to token %s (revision %d), expires at %s", desired.ID, desired.Revision, desired.ExpiresAt.Format(time.RFC3339))
-			if desired.Previous != nil {
-				msg += fmt.Sprintf("; token %s validates until %s", desired.Previous.ID, desired.Previous.ExpiresAt.Format(time.RFC3339))
-			}
-			r.event(tr, EventTokenRotated, "Rotate", "%s", msg)
-		case changeReplace:
-			metrics.TokensIssued.WithLabelValues(string(token.SourceTokenRequest)).Inc()
-			r.event(tr, EventTokenReissued, "Reissue", "Secret %s held an edited token; issued token %s", secret.Name, desired.ID)
-		case changeHeal:
-			ctrl.LoggerFrom(ctx).Info("Healed edited Secret from status", "secret", klog.KObj(secret), "tokenID", desired.ID)
-		case changePrune:
-			ctrl.LoggerFrom(ctx).V(1).Info("Removed the expired previous token", "secret", klog.KObj(secret), "tokenID", desired.ID)
-		}
+		r.Tokens.Put(p.Secret) // read our own write at once; the watch confirms it
+		return nil
 	}
-	r.record(tr, desired)
-	return nil
+	return r.Update(ctx, p.Secret)
 }
 
-// change is what keep does to a live Secret.
-type change int
-
-const (
-	changeNone    change = iota // the cache was stale: wait for the newer TokenRequest
-	changeHeal                  // restore metadata from the status (or adopt: nothing to write)
-	changePrune                 // remove the previous token at its expiry
-	changeReplace               // the token was edited: a new token, same expiry
-	changeRotate                // a new token, a new lifetime, the old one kept as previous
-)
-
-// desired is what the live Secret must hold, and the kind of change that is.
-func (r *TokenRequestReconciler) desired(ctx context.Context, tr *tokensv1alpha1.TokenRequest, secret *corev1.Secret,
-	ttl time.Duration, now time.Time) (token.Issued, change, error) {
-	held, heldErr := token.FromSecret(secret)
-	recorded, isRecorded := recordedIssued(tr)
-	held.Source = token.SourceTokenRequest
-	if tr.Spec.MaxUses != nil && held.UsesLeft == nil {
-		// A count removed by hand: the status does not keep it, and only "none left" is
-		// safe to restore. Until this write, readers see no limit (token.Record.UsesLeft).
-		held.UsesLeft = new(int64(0))
+// announce tells of a plan carried out: events and the issued-tokens metric for a new token,
+// log lines for repairs.
+func (r *TokenRequestReconciler) announce(ctx context.Context, tr *tokensv1alpha1.TokenRequest, p plan) {
+	issued, name := p.Issued, tr.Status.SecretName
+	switch p.Action {
+	case actIssue, actReissue, actReplace, actRotate:
+		metrics.TokensIssued.WithLabelValues(string(token.SourceTokenRequest)).Inc()
 	}
-
-	var desired token.Issued
-	how := changeHeal
+	log := ctrl.LoggerFrom(ctx)
 	switch {
-	case heldErr == nil && !held.IssuedAt.IsZero() && !held.ExpiresAt.IsZero() &&
-		(!isRecorded || held.Revision > recorded.Revision):
-		// Written by an earlier pass whose status patch was lost: adopt it as it is, and
-		// take the rotation request it answered as answered.
-		desired = held
-		desired.Revision = max(held.Revision, 1)
-		return desired, how, nil
-	case !isRecorded:
-		desired = token.Issued{Token: held.Token, Lifetime: token.NewLifetime(now, ttl), Source: token.SourceTokenRequest,
-			Revision: 1, UsesLeft: maxUses(tr)}
-		if heldErr != nil {
-			desired.Token, how = token.Generate(), changeReplace
+	case p.Action == actIssue:
+		r.event(tr, EventTokenIssued, "Issue", "Issued token %s into Secret %s, expires at %s",
+			issued.ID, name, issued.ExpiresAt.Format(time.RFC3339))
+	case p.Action == actReissue:
+		r.event(tr, EventTokenReissued, "Reissue", "Secret %s was deleted before expiry; issued token %s", name, issued.ID)
+	case p.Action == actReplace:
+		r.event(tr, EventTokenReissued, "Reissue", "Secret %s held an edited token; issued token %s", name, issued.ID)
+	case p.Action == actRotate && p.Create:
+		r.event(tr, EventTokenRotated, "Rotate", "Issued token %s into a new Secret %s (revision %d), expires at %s",
+			issued.ID, name, issued.Revision, issued.ExpiresAt.Format(time.RFC3339))
+	case p.Action == actRotate:
+		msg := fmt.Sprintf("Rotated to token %s (revision %d), expires at %s", issued.ID, issued.Revision, issued.ExpiresAt.Format(time.RFC3339))
+		if prev := issued.Previous; prev != nil {
+			msg += fmt.Sprintf("; token %s validates until %s", prev.ID, prev.ExpiresAt.Format(time.RFC3339))
 		}
-		return desired, how, nil
+		r.event(tr, EventTokenRotated, "Rotate", "%s", msg)
+	case p.Secret == nil:
+	case p.Action == actAdopt:
+		log.Info("Adopted the newer token the Secret holds", "secret", klog.KObj(p.Secret), "tokenID", issued.ID)
+	case p.Action == actHeal:
+		log.Info("Healed edited Secret from status", "secret", klog.KObj(p.Secret), "tokenID", issued.ID)
+	case p.Action == actDropPrevious:
+		log.V(1).Info("Removed the expired previous token", "secret", klog.KObj(p.Secret), "tokenID", issued.ID)
 	}
-
-	desired = recorded
-	desired.Token = held.Token
-	desired.UsesLeft = held.UsesLeft
-	desired.Previous = nil
-	lapsed := previousLapsed(recorded, now)
-	if p := recorded.Previous; p != nil && !lapsed && held.Previous != nil && held.Previous.ID == p.ID {
-		desired.Previous = &token.Previous{Token: held.Previous.Token, ExpiresAt: p.ExpiresAt}
-	}
-	if rec, err := token.RecordOf(secret); err == nil && lapsed && rec.InStatus(recorded) {
-		how = changePrune // nothing else differs from the status
-	}
-	if heldErr != nil || held.ID != recorded.ID {
-		how = changeReplace
-	}
-	if rotationDue(tr, recorded, now) {
-		how = changeRotate
-	}
-	if how == changeHeal || how == changePrune {
-		return desired, how, nil
-	}
-	if current, err := r.statusIsCurrent(ctx, tr); err != nil || !current {
-		return token.Issued{}, changeNone, err
-	}
-	if how == changeRotate {
-		return rotate(tr, desired, heldErr == nil && held.ID == recorded.ID, ttl, now), how, nil
-	}
-	desired.Token = token.Generate()
-	desired.IssuedAt = now.UTC().Truncate(time.Second)
-	desired.Revision++
-	desired.UsesLeft = maxUses(tr)
-	return desired, how, nil
 }
 
-// statusIsCurrent reports whether the cached TokenRequest records the same token as the API
-// server does. It guards every token replacement: a stale cache must not make the controller
-// replace a token it has just issued.
-func (r *TokenRequestReconciler) statusIsCurrent(ctx context.Context, tr *tokensv1alpha1.TokenRequest) (bool, error) {
-	live := &tokensv1alpha1.TokenRequest{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(tr), live); err != nil {
-		return false, err
+// deleteSpent deletes a spent Secret, guarded by its UID.
+func (r *TokenRequestReconciler) deleteSpent(ctx context.Context, rec *token.Record) error {
+	uid := rec.UID
+	err := r.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.Name}},
+		client.Preconditions{UID: &uid})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil // gone already, or replaced by a newer Secret
 	}
-	if live.UID != tr.UID || live.Status.TokenID != tr.Status.TokenID {
-		ctrl.LoggerFrom(ctx).V(1).Info("Cached TokenRequest is stale; waiting for the newer one")
-		return false, nil
-	}
-	return true, nil
+	return err
 }
 
 // record writes the issued token's public record into the status.
@@ -294,4 +208,9 @@ func (r *TokenRequestReconciler) record(tr *tokensv1alpha1.TokenRequest, issued 
 	// creation asks for nothing more than the first token). A pending request never gets
 	// here without the rotation that answers it: rotationDue includes it.
 	s.LastRotationRequest = tr.Annotations[tokensv1alpha1.AnnotationRotate]
+}
+
+// secretKey is the TokenRequest's Secret.
+func secretKey(tr *tokensv1alpha1.TokenRequest) client.ObjectKey {
+	return client.ObjectKey{Namespace: tr.Namespace, Name: tr.Status.SecretName}
 }

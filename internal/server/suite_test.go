@@ -122,7 +122,7 @@ func startOperator(withControllers bool, configure func(*Server)) (func(), *Serv
 	expiry := &controller.ExpiryReconciler{Client: mgr.GetClient(), Tokens: tokens, Clock: clock.RealClock{}, MaxConcurrentReconciles: 4}
 	if withControllers {
 		Expect((&controller.TokenRequestReconciler{
-			Client: mgr.GetClient(), Tokens: tokens, APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+			Client: mgr.GetClient(), Tokens: tokens, APIReader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("token-operator"), MaxConcurrentReconciles: 4,
 		}).SetupWithManager(mgr)).To(Succeed())
 		Expect(expiry.SetupWithManager(mgr)).To(Succeed())

@@ -86,6 +86,10 @@ type Record struct {
 	// UsesLeft is AnnotationUsesLeft, Unlimited for a token without a use limit; a value
 	// that does not parse counts as 0 (spent).
 	UsesLeft int64
+	// Meta is MetaSum of the labels and annotations of a TokenRequest's Secret (0 for a token
+	// issued over HTTP, which has no template): it changes when a key the operator does not
+	// write is added, removed or edited.
+	Meta uint32
 	// HasToken is false when the Secret holds no token that parses: it then validates
 	// nothing, but still expires.
 	HasToken bool
@@ -141,6 +145,7 @@ func RecordOf(s *corev1.Secret) (Record, error) {
 	}
 	if ref := metav1.GetControllerOfNoCopy(s); ref != nil && ref.Kind == "TokenRequest" {
 		r.Controller = &Controller{Name: ref.Name, UID: ref.UID}
+		r.Meta = MetaSum(s.Labels, s.Annotations)
 	}
 	raw, plaintext := s.Data[DataToken]
 	r.Plaintext = plaintext

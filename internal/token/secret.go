@@ -70,6 +70,57 @@ const (
 	AnnotationUsesLeft = "tokens.tokenops.io/uses-left"
 )
 
+// OwnLabel reports whether the operator writes a label of this key itself: such a key in a
+// TokenRequest's spec.secretTemplate is overwritten, and MetaSum leaves it out.
+func OwnLabel(key string) bool {
+	return key == LabelManagedBy || key == LabelTokenID || key == LabelSource
+}
+
+// OwnAnnotation reports whether the operator writes an annotation of this key itself.
+func OwnAnnotation(key string) bool {
+	switch key {
+	case AnnotationIssuedAt, AnnotationExpiresAt, AnnotationPreviousExpiresAt, AnnotationRevision, AnnotationUsesLeft:
+		return true
+	}
+	return false
+}
+
+// MetaSum is a checksum of a Secret's labels and annotations other than the operator's own
+// (OwnLabel, OwnAnnotation): those a TokenRequest's spec.secretTemplate put there, and any
+// added by hand. It does not depend on map order, and allocates nothing. The TokenRequest
+// controller compares a Record's Meta with the sum of its template to tell, without reading
+// the Secret, that no template key was removed or changed.
+func MetaSum(secretLabels, secretAnnotations map[string]string) uint32 {
+	var sum uint32
+	for k, v := range secretLabels {
+		if !OwnLabel(k) {
+			sum += entrySum('l', k, v)
+		}
+	}
+	for k, v := range secretAnnotations {
+		if !OwnAnnotation(k) {
+			sum += entrySum('a', k, v)
+		}
+	}
+	return sum
+}
+
+// entrySum is FNV-1a (32 bits) of one map entry: kind, key, a separator, value.
+func entrySum(kind byte, key, value string) uint32 {
+	const offset, prime = 2166136261, 16777619
+	h := uint32(offset)
+	add := func(b byte) { h = (h ^ uint32(b)) * prime }
+	add(kind)
+	for i := range len(key) {
+		add(key[i])
+	}
+	add(0)
+	for i := range len(value) {
+		add(value[i])
+	}
+	return h
+}
+
 // Source is what issued a token: the LabelSource value.
 type Source string
 

@@ -17,6 +17,7 @@ limitations under the License.
 package token
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +151,41 @@ func TestHTTPSecretHoldsNoToken(t *testing.T) {
 	}
 	if _, ok := old.Data[DataToken]; ok {
 		t.Error("ApplyTo kept the plaintext of an HTTP token")
+	}
+}
+
+func TestMetaSum(t *testing.T) {
+	template := map[string]string{"team": "payments", "tier": "gold"}
+	base := MetaSum(template, map[string]string{"note": "x"})
+	with := func(m map[string]string, k, v string) map[string]string {
+		out := maps.Clone(m)
+		if v == "" {
+			delete(out, k)
+		} else {
+			out[k] = v
+		}
+		return out
+	}
+	tests := []struct {
+		name        string
+		labels      map[string]string
+		annotations map[string]string
+		same        bool
+	}{
+		{"the operator's own labels and annotations do not count", with(with(template, LabelTokenID, "0123456789abcdef"), LabelManagedBy, ManagedBy),
+			map[string]string{"note": "x", AnnotationExpiresAt: "2026-11-29T10:00:00Z", AnnotationUsesLeft: "3"}, true},
+		{"a template label removed", with(template, "tier", ""), map[string]string{"note": "x"}, false},
+		{"a template label changed", with(template, "tier", "silver"), map[string]string{"note": "x"}, false},
+		{"a label added by hand", with(template, "added", "y"), map[string]string{"note": "x"}, false},
+		{"an annotation removed", template, nil, false},
+		{"a label moved to the annotations", with(template, "tier", ""), map[string]string{"note": "x", "tier": "gold"}, false},
+		{"key and value are kept apart", with(with(template, "tier", ""), "tierg", "old"), map[string]string{"note": "x"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := MetaSum(tt.labels, tt.annotations) == base; got != tt.same {
+				t.Errorf("MetaSum equal = %v, want %v", got, tt.same)
+			}
+		})
 	}
 }
