@@ -22,17 +22,21 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/tokenops/token-operator/internal/index"
+	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -182,4 +186,65 @@ func FuzzValidate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRouting: the status, Allow header and metrics route label of each kind of request,
+// as the original service answered them.
+func TestRouting(t *testing.T) {
+	srv, stored, _ := cachedServer()
+	h := srv.Handler()
+	tests := []struct {
+		method, target string
+		code           int
+		allow, route   string
+	}{
+		{http.MethodGet, "/app/valid/" + stored.String(), http.StatusOK, "", routeValidate},
+		{http.MethodHead, "/app/valid/x", http.StatusOK, "", routeValidate},
+		{http.MethodPut, "/app/valid/x", http.StatusMethodNotAllowed, "GET, HEAD", routeValidate},
+		{http.MethodGet, "/app/valid/a%2Fb", http.StatusNotFound, "", routeUnknown},
+		{http.MethodPut, "/app/valid/a%2Fb", http.StatusNotFound, "", routeUnknown},
+		{http.MethodGet, "/app/valid/", http.StatusNotFound, "", routeUnknown},
+		{http.MethodGet, "/app/valid/a/b", http.StatusNotFound, "", routeUnknown},
+		{http.MethodGet, "/app/valid/x/../y", http.StatusNotFound, "", routeUnknown},
+		{http.MethodGet, "/app//valid/x", http.StatusNotFound, "", routeUnknown},
+		{http.MethodGet, "/app/token", http.StatusMethodNotAllowed, "POST", routeIssue},
+		{http.MethodGet, "/app/token/", http.StatusNotFound, "", routeUnknown},
+		{http.MethodGet, "/app/token/" + stored.ID, http.StatusOK, "", routeToken},
+		{http.MethodPost, "/app/token/x", http.StatusMethodNotAllowed, "DELETE, GET, HEAD", routeToken},
+		{http.MethodPost, "/app/clear/all/tokens", http.StatusMethodNotAllowed, "DELETE", routeClear},
+		{http.MethodGet, "/app/redeem/x", http.StatusMethodNotAllowed, "POST", routeRedeem},
+		{http.MethodPost, "/openapi.json", http.StatusMethodNotAllowed, "GET, HEAD", routeOpenAPI},
+		{http.MethodGet, "/app/tokens", http.StatusNotFound, "", routeUnknown},
+		{http.MethodGet, "/", http.StatusNotFound, "", routeUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.target, func(t *testing.T) {
+			before := requestCount(t, tt.route, tt.code)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.target, nil))
+			if rec.Code != tt.code || rec.Header().Get("Allow") != tt.allow {
+				t.Errorf("answer %d, Allow %q; want %d, %q", rec.Code, rec.Header().Get("Allow"), tt.code, tt.allow)
+			}
+			if rec.Code >= 400 && rec.Header().Get("Content-Type") != "application/json" {
+				t.Errorf("error answered as %q: %s", rec.Header().Get("Content-Type"), rec.Body)
+			}
+			if got := requestCount(t, tt.route, tt.code); got != before+1 {
+				t.Errorf("route %q code %d counted %d times, want 1", tt.route, tt.code, got-before)
+			}
+		})
+	}
+}
+
+// requestCount is how many requests the duration histogram has seen for a route and code.
+func requestCount(t *testing.T, route string, code int) uint64 {
+	t.Helper()
+	var m dto.Metric
+	obs, err := metrics.RequestDuration.GetMetricWithLabelValues(route, strconv.Itoa(code))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := obs.(prometheus.Histogram).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
 }

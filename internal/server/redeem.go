@@ -34,7 +34,6 @@ import (
 
 // The redeem route.
 const (
-	redeemPrefix    = "/app/redeem/"
 	routeRedeem     = "/app/redeem/{token}"
 	authRedeemPaths = "/app/redeem/*"
 )
@@ -49,7 +48,7 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 	if s.overLimit(w, r) {
 		return
 	}
-	result, err := s.spend(r.Context(), r.URL.Path[len(redeemPrefix):])
+	result, err := s.spend(r.Context(), r.PathValue("token"))
 	if err != nil {
 		s.Log.Error(err, "Failed to redeem a token")
 		writeError(w, http.StatusServiceUnavailable, "the token could not be redeemed: "+storeFailure(err))

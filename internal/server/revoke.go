@@ -30,18 +30,17 @@ import (
 	"github.com/tokenops/token-operator/internal/token"
 )
 
-// tokenPrefix is the path of one token: DELETE revokes it, GET looks it up by its id.
+// The path of one token: DELETE revokes it, GET looks it up by its id.
 //
 //nolint:gosec // route paths, not credentials
 const (
-	tokenPrefix    = "/app/token/"
 	routeToken     = "/app/token/{token}"
 	authTokenPaths = "/app/token/*"
 )
 
 // tokenResource answers /app/token/{token}: DELETE revokes, GET looks up.
 func (s *Server) tokenResource(w http.ResponseWriter, r *http.Request) {
-	arg := r.URL.Path[len(tokenPrefix):]
+	arg := r.PathValue("token")
 	if r.Method == http.MethodDelete {
 		s.revoke(w, r, arg)
 		return

@@ -27,6 +27,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -191,55 +193,70 @@ const (
 	routeClear    = "/app/clear/all/tokens"
 	routeOpenAPI  = "/openapi.json"
 	routeUnknown  = "unmatched"
-	validPrefix   = "/app/valid/"
 )
 
-// Handler routes the API. It matches on the decoded path as the original service did: a
-// token segment that holds a slash (even %2F) is no token and answers 404.
+// Handler routes the API with http.ServeMux patterns. Two rules keep the original service's
+// answers: a path that is not in canonical form (dot segments, a doubled or trailing slash)
+// answers 404, where ServeMux would redirect; and a token segment that holds a slash (sent
+// as %2F) is no token and answers 404. Every other unknown path answers 404, and a known
+// path asked with another method 405 naming the allowed ones; both in JSON.
 func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.handle(mux, routeIssue, s.guard(routeIssue, s.issue, true), http.MethodPost)
+	s.handle(mux, routeValidate, s.guard(authValidatePath, s.validate, s.AuthValidate), http.MethodGet)
+	s.handle(mux, routeToken, s.guard(authTokenPaths, s.tokenResource, true), http.MethodDelete, http.MethodGet)
+	s.handle(mux, routeRedeem, s.guard(authRedeemPaths, s.redeem, s.AuthValidate), http.MethodPost)
+	s.handle(mux, routeClear, s.guard(routeClear, s.clear, true), http.MethodDelete)
+	s.handle(mux, routeOpenAPI, serveOpenAPI, http.MethodGet)
+	unknown := s.measure(routeUnknown, notFound)
+	mux.Handle("/", unknown)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		path := r.URL.Path
-		switch {
-		case path == routeIssue:
-			s.serve(w, r, routeIssue, s.guard(routeIssue, s.issue, true), http.MethodPost)
-		case strings.HasPrefix(path, tokenPrefix) && len(path) > len(tokenPrefix) &&
-			!strings.Contains(path[len(tokenPrefix):], "/"):
-			s.serve(w, r, routeToken, s.guard(authTokenPaths, s.tokenResource, true), http.MethodDelete, http.MethodGet)
-		case strings.HasPrefix(path, redeemPrefix) && len(path) > len(redeemPrefix) &&
-			!strings.Contains(path[len(redeemPrefix):], "/"):
-			s.serve(w, r, routeRedeem, s.guard(authRedeemPaths, s.redeem, s.AuthValidate), http.MethodPost)
-		case path == routeClear:
-			s.serve(w, r, routeClear, s.guard(routeClear, s.clear, true), http.MethodDelete)
-		case strings.HasPrefix(path, validPrefix) && len(path) > len(validPrefix) &&
-			!strings.Contains(path[len(validPrefix):], "/"):
-			s.serve(w, r, routeValidate, s.guard(authValidatePath, s.validate, s.AuthValidate), http.MethodGet, http.MethodHead)
-		case path == routeOpenAPI:
-			s.serve(w, r, routeOpenAPI, serveOpenAPI, http.MethodGet, http.MethodHead)
-		default:
-			s.serve(w, r, routeUnknown, notFound)
+		if p := r.URL.Path; p == "" || path.Clean(p) != p {
+			unknown.ServeHTTP(w, r)
+			return
 		}
+		mux.ServeHTTP(w, r)
 	})
 }
 
-// serve runs h if the method is allowed, and logs and measures the request by its route.
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, h http.HandlerFunc, methods ...string) {
-	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-	allowed := len(methods) == 0
+// handle registers h for route and each method (GET answers HEAD too, as ServeMux does), and
+// a 405 naming them for any other method.
+func (s *Server) handle(mux *http.ServeMux, route string, h http.HandlerFunc, methods ...string) {
+	allow := methods
+	if slices.Contains(methods, http.MethodGet) {
+		allow = append(slices.Clone(methods), http.MethodHead)
+	}
+	unknown, measured := s.measure(routeUnknown, notFound), s.measure(route, h)
+	wrong := s.measure(route, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+	})
+	oneSegment := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.PathValue("token"), "/") {
+				h = unknown
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
 	for _, m := range methods {
-		allowed = allowed || r.Method == m
+		mux.Handle(m+" "+route, oneSegment(measured))
 	}
-	if allowed {
+	mux.Handle(route, oneSegment(wrong))
+}
+
+// measure logs and measures each request h answers by its route.
+func (s *Server) measure(route string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		h(rec, r)
-	} else {
-		rec.Header().Set("Allow", strings.Join(methods, ", "))
-		writeError(rec, http.StatusMethodNotAllowed, "Method Not Allowed")
-	}
-	elapsed := time.Since(start)
-	metrics.RequestDuration.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(elapsed.Seconds())
-	if s.AccessLog {
-		s.Log.Info("Handled request", "method", r.Method, "route", route, "status", rec.code, "duration", elapsed)
-	}
+		elapsed := time.Since(start)
+		metrics.RequestDuration.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(elapsed.Seconds())
+		if s.AccessLog {
+			s.Log.Info("Handled request", "method", r.Method, "route", route, "status", rec.code, "duration", elapsed)
+		}
+	})
 }
 
 // authValidatePath is the non-resource URL a validation is authorized on: RBAC's

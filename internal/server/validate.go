@@ -42,7 +42,7 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	if s.overLimit(w, r) {
 		return
 	}
-	result, _ := s.check(r.URL.Path[len(validPrefix):])
+	result, _ := s.check(r.PathValue("token"))
 	s.answerResult(w, r, metrics.Validations, result)
 }
 
