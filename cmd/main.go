@@ -124,7 +124,7 @@ func bindFlags(fs *flag.FlagSet, c *config) {
 	fs.DurationVar(&c.tokenRequest.MaxTTL, "max-ttl", controller.DefaultMaxTTL, "The longest ttl a TokenRequest may ask for.")
 	fs.IntVar(&c.tokenRequest.MaxConcurrentReconciles, "tokenrequest-workers", 16,
 		"How many TokenRequests are reconciled at once.")
-	fs.IntVar(&c.expiry.MaxConcurrentReconciles, "expiry-workers", 32, "How many expired token Secrets are deleted at once.")
+	fs.IntVar(&c.expiry.MaxConcurrentReconciles, "expiry-workers", 32, "How many expired token Secrets are deleted at once, by the expiry controller and by each clear over HTTP.")
 	bindHTTPFlags(fs, c)
 	c.zap.BindFlags(fs)
 }
@@ -258,6 +258,7 @@ func setupHTTP(mgr ctrl.Manager, c *config, tokens *index.Index) error {
 	}
 	api.Client, api.APIReader, api.Tokens = mgr.GetClient(), mgr.GetAPIReader(), tokens
 	api.Expiry, api.Log = &c.expiry, ctrl.Log.WithName("http")
+	api.ClearWorkers = c.expiry.MaxConcurrentReconciles
 	if err := mgr.Add(api); err != nil {
 		return err
 	}

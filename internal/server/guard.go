@@ -30,10 +30,11 @@ import (
 	"github.com/tokenops/token-operator/internal/metrics"
 )
 
-// failureLimiter limits, per client address, how many failed validations (unknown, expired
-// or malformed tokens) a client may make: a brute-force guard. A client over its limit is
-// answered 429 with Retry-After until its bucket refills; valid tokens cost nothing.
-type failureLimiter struct {
+// clientLimiter limits, per client address, how often a client may do a kind of work: failed
+// validations (unknown, expired or malformed tokens: a brute-force guard, valid tokens cost
+// nothing) and clears. A client over its limit is answered 429 with Retry-After until its
+// bucket refills.
+type clientLimiter struct {
 	limit rate.Limit
 	burst int
 	mu    sync.Mutex
@@ -45,16 +46,16 @@ type failureLimiter struct {
 // maxTrackedClients bounds the guard's memory.
 const maxTrackedClients = 65536
 
-// newFailureLimiter allows perSecond failed validations per client, with burst; nil when
+// newClientLimiter allows perSecond units of work per client, with burst; nil when
 // perSecond is zero or less (no guard).
-func newFailureLimiter(perSecond float64, burst int) *failureLimiter {
+func newClientLimiter(perSecond float64, burst int) *clientLimiter {
 	if perSecond <= 0 {
 		return nil
 	}
-	return &failureLimiter{limit: rate.Limit(perSecond), burst: max(burst, 1), clients: lru.New(maxTrackedClients)}
+	return &clientLimiter{limit: rate.Limit(perSecond), burst: max(burst, 1), clients: lru.New(maxTrackedClients)}
 }
 
-func (l *failureLimiter) bucket(client string) *rate.Limiter {
+func (l *clientLimiter) bucket(client string) *rate.Limiter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if b, ok := l.clients.Get(client); ok {
@@ -66,7 +67,7 @@ func (l *failureLimiter) bucket(client string) *rate.Limiter {
 }
 
 // blocked reports how long the client must wait before its next validation, or zero.
-func (l *failureLimiter) blocked(client string, now time.Time) time.Duration {
+func (l *clientLimiter) blocked(client string, now time.Time) time.Duration {
 	b := l.bucket(client)
 	if b.TokensAt(now) >= 1 {
 		return 0
@@ -76,8 +77,8 @@ func (l *failureLimiter) blocked(client string, now time.Time) time.Duration {
 	return r.DelayFrom(now)
 }
 
-// failed charges the client one failed validation.
-func (l *failureLimiter) failed(client string, now time.Time) {
+// charge charges the client one unit of work.
+func (l *clientLimiter) charge(client string, now time.Time) {
 	l.bucket(client).AllowN(now, 1)
 }
 
@@ -92,9 +93,9 @@ func clientAddress(r *http.Request) string {
 }
 
 // writeTooManyRequests answers 429 with Retry-After in whole seconds.
-func writeTooManyRequests(w http.ResponseWriter, wait time.Duration) {
+func writeTooManyRequests(w http.ResponseWriter, wait time.Duration, detail string) {
 	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-	writeError(w, http.StatusTooManyRequests, "too many failed validations from this address; retry later")
+	writeError(w, http.StatusTooManyRequests, detail)
 }
 
 // overLimit answers 429 and reports true when the request's client has used up its failed
@@ -105,7 +106,7 @@ func (s *Server) overLimit(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if wait := s.failures.blocked(clientAddress(r), s.Clock.Now()); wait > 0 {
 		metrics.Validations.WithLabelValues(resultLimited).Inc()
-		writeTooManyRequests(w, wait)
+		writeTooManyRequests(w, wait, "too many failed validations from this address; retry later")
 		return true
 	}
 	return false
@@ -114,6 +115,6 @@ func (s *Server) overLimit(w http.ResponseWriter, r *http.Request) bool {
 // chargeFailure counts a failed validation (or revocation) against the request's client.
 func (s *Server) chargeFailure(r *http.Request) {
 	if s.failures != nil {
-		s.failures.failed(clientAddress(r), s.Clock.Now())
+		s.failures.charge(clientAddress(r), s.Clock.Now())
 	}
 }

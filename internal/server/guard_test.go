@@ -27,12 +27,12 @@ import (
 
 func TestFailureLimiter(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := newFailureLimiter(1, 3)
+	l := newClientLimiter(1, 3)
 	for i := range 3 {
 		if wait := l.blocked("a", now); wait != 0 {
 			t.Fatalf("failure %d blocked for %v within the burst", i, wait)
 		}
-		l.failed("a", now)
+		l.charge("a", now)
 	}
 	if wait := l.blocked("a", now); wait != time.Second {
 		t.Fatalf("after the burst: wait %v, want 1s", wait)
@@ -43,7 +43,7 @@ func TestFailureLimiter(t *testing.T) {
 	if wait := l.blocked("a", now.Add(time.Second)); wait != 0 {
 		t.Fatalf("a second later still blocked for %v", wait)
 	}
-	if newFailureLimiter(0, 10) != nil {
+	if newClientLimiter(0, 10) != nil {
 		t.Fatal("a zero rate must turn the guard off")
 	}
 }
@@ -52,7 +52,7 @@ func TestFailureLimiter(t *testing.T) {
 // gets 429 with Retry-After, another client and valid tokens are unaffected.
 func TestFailedValidationGuard(t *testing.T) {
 	srv, stored, clock := cachedServer()
-	srv.failures = newFailureLimiter(1, 5)
+	srv.failures = newClientLimiter(1, 5)
 	h := srv.Handler()
 	get := func(addr, tok string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, "/app/valid/"+tok, nil)

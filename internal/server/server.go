@@ -31,6 +31,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -94,7 +95,12 @@ type Server struct {
 	// change (a cert-manager Secret mounted into the pod).
 	TLSCertFile, TLSKeyFile string
 
-	failures *failureLimiter
+	// ClearWorkers bounds the deletes one clear has in flight (default 1).
+	ClearWorkers int
+
+	failures, clears *clientLimiter
+	// clearing runs one clear at a time.
+	clearing sync.Mutex
 
 	serving atomic.Bool
 }
@@ -119,7 +125,10 @@ func (s *Server) Start(ctx context.Context) error {
 		s.WriteTimeout = 5 * time.Second
 	}
 
-	s.failures = newFailureLimiter(s.FailedValidationsPerSecond, s.FailedValidationsBurst)
+	s.failures = newClientLimiter(s.FailedValidationsPerSecond, s.FailedValidationsBurst)
+	if s.failures != nil {
+		s.clears = newClientLimiter(clearsPerSecond, clearBurst)
+	}
 	var certs *certwatcher.CertWatcher
 	if s.TLSCertFile != "" || s.TLSKeyFile != "" {
 		var err error
