@@ -23,9 +23,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
-	"time"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
@@ -56,28 +53,13 @@ func init() {
 	utilruntime.Must(tokensv1alpha1.AddToScheme(scheme))
 }
 
-// config is everything the flags set.
-type config struct {
-	metricsAddr, probeAddr, pprofAddr                string
-	metricsCertPath, metricsCertName, metricsCertKey string
-	enableLeaderElection, secureMetrics, enableHTTP2 bool
-	leaderElectionNamespace                          string
-	leaseDuration, renewDeadline, retryPeriod        time.Duration
-	httpAuth                                         string
-	kubeAPIQPS                                       float64
-	kubeAPIBurst                                     int
-	// The runnables, as far as flags configure them; setup wires the rest.
-	tokenRequest controller.TokenRequestReconciler
-	expiry       controller.ExpiryReconciler
-	api          server.Server
-	baseline     server.Baseline
-	zap          zap.Options
-}
-
 func main() {
-	c := &config{zap: zap.Options{Development: true}}
-	bindFlags(flag.CommandLine, c)
-	flag.Parse()
+	c, err := parseConfig(flag.CommandLine, os.Args[1:], os.Getenv)
+	if err != nil {
+		// No logger yet: say it on stderr.
+		fmt.Fprintln(os.Stderr, "token-operator:", err)
+		os.Exit(2)
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&c.zap)))
 
 	mgr, err := ctrl.NewManager(restConfig(c), managerOptions(c))
@@ -94,70 +76,6 @@ func main() {
 		setupLog.Error(err, "Failed to run manager")
 		os.Exit(1)
 	}
-}
-
-// bindFlags defines every flag of the binary on fs, writing into c.
-func bindFlags(fs *flag.FlagSet, c *config) {
-	fs.StringVar(&c.metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
-		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
-	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
-	fs.StringVar(&c.pprofAddr, "pprof-bind-address", "", "The address net/http/pprof listens on (off when empty).")
-	fs.BoolVar(&c.enableLeaderElection, "leader-elect", false,
-		"Enable leader election, so that one replica at a time runs the controllers.")
-	fs.StringVar(&c.leaderElectionNamespace, "leader-election-namespace", "",
-		"The namespace of the leader election Lease (default: the operator's own; required outside a cluster).")
-	fs.DurationVar(&c.leaseDuration, "leader-election-lease-duration", 15*time.Second,
-		"How long a replica waits before taking over the Lease of a leader that stopped renewing it.")
-	fs.DurationVar(&c.renewDeadline, "leader-election-renew-deadline", 10*time.Second,
-		"How long the leader keeps trying to renew the Lease before it gives up leading.")
-	fs.DurationVar(&c.retryPeriod, "leader-election-retry-period", 2*time.Second,
-		"How often replicas try to acquire or renew the Lease.")
-	fs.BoolVar(&c.secureMetrics, "metrics-secure", true,
-		"Serve metrics over HTTPS with authentication and authorization. Use --metrics-secure=false for HTTP.")
-	fs.StringVar(&c.metricsCertPath, "metrics-cert-path", "", "The directory that contains the metrics server certificate.")
-	fs.StringVar(&c.metricsCertName, "metrics-cert-name", "tls.crt", "The name of the metrics server certificate file.")
-	fs.StringVar(&c.metricsCertKey, "metrics-cert-key", "tls.key", "The name of the metrics server key file.")
-	fs.BoolVar(&c.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server.")
-	fs.Float64Var(&c.kubeAPIQPS, "kube-api-qps", 0, "Queries per second the client may send to the API server; "+
-		"0 leaves client-side rate limiting off and the API server's priority and fairness in charge.")
-	fs.IntVar(&c.kubeAPIBurst, "kube-api-burst", 0, "Burst of queries the client may send, with --kube-api-qps.")
-	fs.DurationVar(&c.tokenRequest.MaxTTL, "max-ttl", controller.DefaultMaxTTL, "The longest ttl a TokenRequest may ask for.")
-	fs.IntVar(&c.tokenRequest.MaxConcurrentReconciles, "tokenrequest-workers", 16,
-		"How many TokenRequests are reconciled at once.")
-	fs.IntVar(&c.expiry.MaxConcurrentReconciles, "expiry-workers", 32, "How many expired token Secrets are deleted at once, by the expiry controller and by each clear over HTTP.")
-	bindHTTPFlags(fs, c)
-	c.zap.BindFlags(fs)
-}
-
-// bindHTTPFlags defines the flags of the /app HTTP API.
-func bindHTTPFlags(fs *flag.FlagSet, c *config) {
-	api := &c.api
-	fs.StringVar(&api.Addr, "http-bind-address", ":8000", "The address the /app HTTP API listens on.")
-	fs.StringVar(&api.Namespace, "http-namespace", defaultNamespace(),
-		"The namespace that receives the Secrets of tokens issued over HTTP (default: the operator's own).")
-	fs.DurationVar(&api.DefaultTTL, "default-ttl", defaultTTL(),
-		"The ttl of a token issued over HTTP without one (default: $TOKEN_TTL_MINUTES minutes, else 60m).")
-	fs.BoolVar(&api.AccessLog, "http-access-log", true, "Log one line per HTTP request (never the token).")
-	fs.StringVar(&c.httpAuth, "http-auth", "none", "Who may issue and clear tokens over HTTP: none (anyone) or kubernetes "+
-		"(a bearer token that a TokenReview accepts and a SubjectAccessReview allows).")
-	fs.BoolVar(&api.AuthValidate, "http-auth-validate", false, "With --http-auth=kubernetes, guard GET /app/valid and POST /app/redeem too.")
-	fs.Float64Var(&api.FailedValidationsPerSecond, "http-failed-validation-rate", 10,
-		"Failed validations a client address may make per second before 429 (0: no limit).")
-	fs.IntVar(&api.FailedValidationsBurst, "http-failed-validation-burst", 100,
-		"Failed validations a client address may make at once.")
-	fs.Func("http-cors-allowed-origins", "Comma-separated browser origins allowed to call the API (none by default).",
-		func(v string) error {
-			for o := range strings.SplitSeq(v, ",") {
-				if o = strings.TrimSpace(o); o != "" {
-					api.CORSAllowedOrigins = append(api.CORSAllowedOrigins, o)
-				}
-			}
-			return nil
-		})
-	fs.StringVar(&api.TLSCertFile, "http-tls-cert-file", "", "Serve the API over HTTPS with this certificate (reloaded on change).")
-	fs.StringVar(&api.TLSKeyFile, "http-tls-key-file", "", "The private key of --http-tls-cert-file.")
-	fs.StringVar(&c.baseline.Addr, "http-baseline-bind-address", "",
-		"Benchmarks only: serve a bare handler writing a valid answer here, the ceiling of the validate path.")
 }
 
 // restConfig is the kubeconfig's connection, with the client-side rate limit of the flags.
@@ -239,22 +157,14 @@ func setupControllers(mgr ctrl.Manager, c *config, tokens *index.Index) error {
 	return nil
 }
 
-// setupHTTP validates the HTTP flags and adds the /app API (and the benchmarks' baseline).
+// setupHTTP adds the /app API (and the benchmarks' baseline).
 func setupHTTP(mgr ctrl.Manager, c *config, tokens *index.Index) error {
 	api := &c.api
-	api.MaxTTL = c.tokenRequest.MaxTTL
-	if api.DefaultTTL < time.Second || api.DefaultTTL > api.MaxTTL {
-		return fmt.Errorf("--default-ttl must lie between 1s and --max-ttl (%s), got %s", api.MaxTTL, api.DefaultTTL)
-	}
-	switch c.httpAuth {
-	case "none":
-	case "kubernetes":
+	if c.httpAuth == "kubernetes" {
 		var err error
 		if api.Auth, err = server.NewKubernetesAuth(mgr.GetConfig(), mgr.GetHTTPClient()); err != nil {
 			return fmt.Errorf("setting up HTTP authentication: %w", err)
 		}
-	default:
-		return fmt.Errorf("--http-auth must be none or kubernetes, got %q", c.httpAuth)
 	}
 	api.Client, api.APIReader, api.Tokens = mgr.GetClient(), mgr.GetAPIReader(), tokens
 	api.Expiry, api.Log = &c.expiry, ctrl.Log.WithName("http")
@@ -266,32 +176,4 @@ func setupHTTP(mgr ctrl.Manager, c *config, tokens *index.Index) error {
 		return mgr.Add(&c.baseline)
 	}
 	return nil
-}
-
-// defaultNamespace is the namespace the operator runs in, or "default" outside a cluster.
-func defaultNamespace() string {
-	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
-		return ns
-	}
-	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
-		if ns := strings.TrimSpace(string(b)); ns != "" {
-			return ns
-		}
-	}
-	return "default"
-}
-
-// defaultTTL honours TOKEN_TTL_MINUTES, the original service's setting.
-func defaultTTL() time.Duration {
-	v := os.Getenv("TOKEN_TTL_MINUTES")
-	if v == "" {
-		return 60 * time.Minute
-	}
-	minutes, err := strconv.Atoi(v)
-	if err != nil || minutes < 1 {
-		// Flags are not parsed yet, so no logger is set: say it on stderr.
-		fmt.Fprintf(os.Stderr, "TOKEN_TTL_MINUTES must be a whole number of minutes, at least 1 (got %q)\n", v)
-		os.Exit(1)
-	}
-	return time.Duration(minutes) * time.Minute
 }

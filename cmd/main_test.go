@@ -1,0 +1,129 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain runs main itself when asked to, so that a test can run the binary as a user does.
+func TestMain(m *testing.M) {
+	if os.Getenv("TOKEN_OPERATOR_RUN_MAIN") == "1" {
+		os.Args = append([]string{"manager"}, strings.Fields(os.Getenv("TOKEN_OPERATOR_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// invalidConfigs are bad flag and environment values, each with what its message must name.
+var invalidConfigs = []struct {
+	args  string
+	env   string // NAME=value
+	names string
+}{
+	{"", "TOKEN_TTL_MINUTES=abc", "TOKEN_TTL_MINUTES"},
+	{"", "TOKEN_TTL_MINUTES=0", "TOKEN_TTL_MINUTES"},
+	{"--default-ttl=1h", "TOKEN_TTL_MINUTES=-5", "TOKEN_TTL_MINUTES"},
+	{"--max-ttl=banana", "", "-max-ttl"},
+	{"--max-ttl=0s", "", "--max-ttl"},
+	{"--default-ttl=500ms", "", "--default-ttl"},
+	{"--default-ttl=2h --max-ttl=1h", "", "--default-ttl"},
+	{"--http-auth=bogus", "", "--http-auth"},
+	{"--http-failed-validation-rate=-1", "", "--http-failed-validation-rate"},
+	{"--http-failed-validation-burst=0", "", "--http-failed-validation-burst"},
+	{"--http-tls-cert-file=/tmp/tls.crt", "", "--http-tls-key-file"},
+	{"--tokenrequest-workers=0", "", "--tokenrequest-workers"},
+	{"--expiry-workers=-3", "", "--expiry-workers"},
+	{"--expiry-workers=many", "", "-expiry-workers"},
+	{"--kube-api-qps=-1", "", "--kube-api-qps"},
+	{"--kube-api-burst=-1", "", "--kube-api-burst"},
+	{"--leader-election-retry-period=0s", "", "--leader-election-retry-period"},
+	{"--leader-election-renew-deadline=20s", "", "--leader-election-lease-duration"},
+	{"--leader-election-renew-deadline=1s", "", "--leader-election-renew-deadline"},
+	{"--http-access-log=maybe", "", "-http-access-log"},
+	{"--zap-log-level=loud", "", "-zap-log-level"},
+	{"--no-such-flag", "", "-no-such-flag"},
+}
+
+func TestParseConfigRefusesInvalidValues(t *testing.T) {
+	for _, tt := range invalidConfigs {
+		t.Run(tt.args+" "+tt.env, func(t *testing.T) {
+			fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			_, err := parseConfig(fs, strings.Fields(tt.args), getenv(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.names) {
+				t.Fatalf("error = %v, want one naming %s", err, tt.names)
+			}
+		})
+	}
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	c, err := parseConfig(fs, nil, getenv("TOKEN_TTL_MINUTES=15"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.api.DefaultTTL != 15*time.Minute || c.api.MaxTTL != c.tokenRequest.MaxTTL || c.expiry.MaxConcurrentReconciles != 32 {
+		t.Errorf("config = default ttl %s, max ttl %s/%s, expiry workers %d", c.api.DefaultTTL, c.api.MaxTTL,
+			c.tokenRequest.MaxTTL, c.expiry.MaxConcurrentReconciles)
+	}
+}
+
+// TestBinaryExitsOnInvalidValues runs the binary (this test binary running main) with each
+// invalid value: it exits non-zero before reaching any cluster, and says which flag or
+// variable is wrong on stderr.
+func TestBinaryExitsOnInvalidValues(t *testing.T) {
+	for _, tt := range invalidConfigs {
+		t.Run(tt.args+" "+tt.env, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), "TOKEN_OPERATOR_RUN_MAIN=1", "TOKEN_OPERATOR_ARGS="+tt.args,
+				"KUBECONFIG=/nonexistent", "KUBERNETES_SERVICE_HOST=", tt.env)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			exit, ok := err.(*exec.ExitError)
+			if !ok || exit.ExitCode() == 0 {
+				t.Fatalf("run = %v, want a non-zero exit", err)
+			}
+			if !strings.Contains(stderr.String(), tt.names) {
+				t.Errorf("stderr does not name %s:\n%s", tt.names, stderr.String())
+			}
+		})
+	}
+}
+
+// getenv reads one NAME=value pair, and nothing else.
+func getenv(pair string) func(string) string {
+	name, value, _ := strings.Cut(pair, "=")
+	return func(key string) string {
+		if key == name && pair != "" {
+			return value
+		}
+		return ""
+	}
+}
