@@ -30,6 +30,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
 
 	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
@@ -154,7 +155,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: token.HTTPSecretName(issued.ID)}}
 	issued.ApplyTo(secret)
 	if err := s.Client.Create(ctx, secret); err != nil {
-		s.Log.Error(err, "Failed to store an issued token", "tokenID", issued.ID)
+		s.Log.Error(err, "Failed to store an issued token", "secret", klog.KObj(secret), "tokenID", issued.ID)
 		writeError(w, http.StatusServiceUnavailable, "the token could not be stored: "+storeFailure(err))
 		return
 	}

@@ -25,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenops/token-operator/internal/token"
@@ -78,7 +79,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, presented string
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, "the token could not be revoked: "+storeFailure(err))
 	default:
-		s.Log.Info("Revoked token", "tokenID", rec.Current.ID.String())
+		s.Log.Info("Revoked token", "secret", klog.KRef(rec.Namespace, rec.Name), "tokenID", rec.Current.ID.String())
 		writeBody(w, http.StatusOK, answerValid)
 	}
 }
