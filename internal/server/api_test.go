@@ -324,7 +324,7 @@ var _ = Describe("The /app HTTP API", func() {
 		resp, err := httpClient.Get(apiURL + "/app/token")
 		Expect(err).NotTo(HaveOccurred())
 		_ = resp.Body.Close()
-		Expect(resp.Header.Get("Allow")).To(Equal("POST"))
+		Expect(resp.Header.Get("Allow")).To(Equal("POST, DELETE")) // DELETE with a body revokes
 	})
 
 	It("describes every endpoint in /openapi.json", func() {

@@ -17,9 +17,7 @@ limitations under the License.
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,9 +33,6 @@ import (
 	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
 )
-
-// MaxBodyBytes is the largest request body accepted.
-const MaxBodyBytes = 4 << 10
 
 // durationSyntax matches what time.ParseDuration reads, whatever the size.
 var durationSyntax = regexp.MustCompile(`^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))*$`)
@@ -61,45 +56,19 @@ type IssueRequest struct {
 	MaxUses *int64
 }
 
-// requestError is a client mistake, answered with its status code and detail.
-type requestError struct {
-	code   int
-	detail string
-}
-
-func (e *requestError) Error() string { return e.detail }
-
-func badRequest(format string, args ...any) *requestError {
-	return &requestError{code: http.StatusBadRequest, detail: fmt.Sprintf(format, args...)}
-}
-
 // ParseIssueRequest reads the body of POST /app/token: the default ttl for an empty body or a
 // missing or null ttl, no use limit for a missing or null max_uses, and an error with a
 // client status code (400 or 413) for anything else that is not
 // {"ttl":"<duration within bounds>","max_uses":<1..MaxUses>}.
 func ParseIssueRequest(body io.Reader, defaultTTL, maxTTL time.Duration) (IssueRequest, error) {
 	req := IssueRequest{TTL: defaultTTL}
-	raw, err := io.ReadAll(io.LimitReader(body, MaxBodyBytes+1))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return IssueRequest{}, &requestError{code: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("body: larger than %d bytes", MaxBodyBytes)}
-		}
-		return IssueRequest{}, badRequest("body: %v", err)
-	}
-	if len(raw) > MaxBodyBytes {
-		return IssueRequest{}, &requestError{code: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("body: larger than %d bytes", MaxBodyBytes)}
-	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return req, nil
-	}
 	var b issueBody
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
-		return IssueRequest{}, badRequest("body: want a JSON object such as {\"ttl\":\"15m\",\"max_uses\":1}: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return IssueRequest{}, badRequest("body: want a single JSON object")
+	empty, err := readJSON(body, &b, `{"ttl":"15m","max_uses":1}`)
+	switch {
+	case err != nil:
+		return IssueRequest{}, err
+	case empty:
+		return req, nil
 	}
 	if b.MaxUses != nil {
 		if *b.MaxUses < 1 || *b.MaxUses > MaxUses {
@@ -110,8 +79,7 @@ func ParseIssueRequest(body io.Reader, defaultTTL, maxTTL time.Duration) (IssueR
 	if b.TTL == nil {
 		return req, nil
 	}
-	req.TTL, err = parseTTL(*b.TTL, maxTTL)
-	if err != nil {
+	if req.TTL, err = parseTTL(*b.TTL, maxTTL); err != nil {
 		return IssueRequest{}, err
 	}
 	return req, nil
@@ -140,11 +108,7 @@ func parseTTL(s string, maxTTL time.Duration) (time.Duration, error) {
 func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	req, err := ParseIssueRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes), s.DefaultTTL, s.MaxTTL)
 	if err != nil {
-		if re, ok := errors.AsType[*requestError](err); ok {
-			writeError(w, re.code, re.detail)
-			return
-		}
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeRequestError(w, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.WriteTimeout)

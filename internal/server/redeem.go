@@ -35,7 +35,7 @@ import (
 // The redeem route.
 const (
 	routeRedeem     = "/app/redeem/{token}"
-	authRedeemPaths = "/app/redeem/*"
+	routeRedeemBody = "/app/redeem"
 )
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;patch;delete
@@ -44,11 +44,11 @@ const (
 // limited-use token (a token without a limit spends nothing), false for a token that is
 // unknown, expired or has no use left. A use is spent exactly once, whatever the number of
 // replicas and callers: see spend.
-func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
+func (s *Server) redeem(w http.ResponseWriter, r *http.Request, presented string) {
 	if s.overLimit(w, r) {
 		return
 	}
-	result, err := s.spend(r.Context(), r.PathValue("token"))
+	result, err := s.spend(r.Context(), presented)
 	if err != nil {
 		s.Log.Error(err, "Failed to redeem a token")
 		writeError(w, http.StatusServiceUnavailable, "the token could not be redeemed: "+storeFailure(err))

@@ -35,19 +35,8 @@ import (
 //
 //nolint:gosec // route paths, not credentials
 const (
-	routeToken     = "/app/token/{token}"
-	authTokenPaths = "/app/token/*"
+	routeToken = "/app/token/{token}"
 )
-
-// tokenResource answers /app/token/{token}: DELETE revokes, GET looks up.
-func (s *Server) tokenResource(w http.ResponseWriter, r *http.Request) {
-	arg := r.PathValue("token")
-	if r.Method == http.MethodDelete {
-		s.revoke(w, r, arg)
-		return
-	}
-	s.lookup(w, arg)
-}
 
 // revoke deletes the Secret of a token issued over HTTP, answering true when it existed.
 // A TokenRequest's token is revoked by deleting the TokenRequest: 409 says so.

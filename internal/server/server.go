@@ -28,7 +28,6 @@ import (
 	"net"
 	"net/http"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -199,9 +198,11 @@ func (s *Server) withCORS(h http.Handler) http.Handler {
 const (
 	routeIssue    = "/app/token"
 	routeValidate = "/app/valid/{token}"
-	routeClear    = "/app/clear/all/tokens"
-	routeOpenAPI  = "/openapi.json"
-	routeUnknown  = "unmatched"
+	// routeValidateBody validates the token in the body, as does POST on routeValidate.
+	routeValidateBody = "/app/valid"
+	routeClear        = "/app/clear/all/tokens"
+	routeOpenAPI      = "/openapi.json"
+	routeUnknown      = "unmatched"
 )
 
 // Handler routes the API with http.ServeMux patterns. Two rules keep the original service's
@@ -209,14 +210,30 @@ const (
 // answers 404, where ServeMux would redirect; and a token segment that holds a slash (sent
 // as %2F) is no token and answers 404. Every other unknown path answers 404, and a known
 // path asked with another method 405 naming the allowed ones; both in JSON.
+//
+// A route that takes a token takes it in the path, as the original service did, or in a JSON
+// body ({"token":"..."}), which keeps it out of URLs and so out of logs.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	s.handle(mux, routeIssue, s.guard(routeIssue, s.issue, true), http.MethodPost)
-	s.handle(mux, routeValidate, s.guard(authValidatePath, s.validate, s.AuthValidate), http.MethodGet)
-	s.handle(mux, routeToken, s.guard(authTokenPaths, s.tokenResource, true), http.MethodDelete, http.MethodGet)
-	s.handle(mux, routeRedeem, s.guard(authRedeemPaths, s.redeem, s.AuthValidate), http.MethodPost)
-	s.handle(mux, routeClear, s.guard(routeClear, s.clear, true), http.MethodDelete)
-	s.handle(mux, routeOpenAPI, serveOpenAPI, http.MethodGet)
+	validate := func(from func(tokenHandler) http.HandlerFunc) http.HandlerFunc {
+		return s.guard(accessValidate, from(s.validate), s.AuthValidate)
+	}
+	redeem := func(from func(tokenHandler) http.HandlerFunc) http.HandlerFunc {
+		return s.guard(accessRedeem, from(s.redeem), s.AuthValidate)
+	}
+	revoke := func(from func(tokenHandler) http.HandlerFunc) http.HandlerFunc {
+		return s.guard(accessToken, from(s.revoke), true)
+	}
+	lookup := s.guard(accessToken, fromPath(func(w http.ResponseWriter, _ *http.Request, id string) { s.lookup(w, id) }), true)
+	s.handle(mux, routeIssue, on(http.MethodPost, s.guard(access{path: routeIssue}, s.issue, true)),
+		on(http.MethodDelete, revoke(fromBody)))
+	s.handle(mux, routeToken, on(http.MethodDelete, revoke(fromPath)), on(http.MethodGet, lookup))
+	s.handle(mux, routeValidateBody, on(http.MethodPost, validate(fromBody)))
+	s.handle(mux, routeValidate, on(http.MethodGet, validate(fromPath)), on(http.MethodPost, validate(fromBody)))
+	s.handle(mux, routeRedeemBody, on(http.MethodPost, redeem(fromBody)))
+	s.handle(mux, routeRedeem, on(http.MethodPost, redeem(fromPath)))
+	s.handle(mux, routeClear, on(http.MethodDelete, s.guard(access{path: routeClear}, s.clear, true)))
+	s.handle(mux, routeOpenAPI, on(http.MethodGet, serveOpenAPI))
 	unknown := s.measure(routeUnknown, notFound)
 	mux.Handle("/", unknown)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -228,18 +245,25 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-// handle registers h for route and each method (GET answers HEAD too, as ServeMux does), and
-// a 405 naming them for any other method.
-func (s *Server) handle(mux *http.ServeMux, route string, h http.HandlerFunc, methods ...string) {
-	allow := methods
-	if slices.Contains(methods, http.MethodGet) {
-		allow = append(slices.Clone(methods), http.MethodHead)
+// endpoint is one method of a route and its handler.
+type endpoint struct {
+	method  string
+	handler http.HandlerFunc
+}
+
+func on(method string, h http.HandlerFunc) endpoint { return endpoint{method: method, handler: h} }
+
+// handle registers each endpoint of route (GET answers HEAD too, as ServeMux does), and a 405
+// naming their methods for any other method.
+func (s *Server) handle(mux *http.ServeMux, route string, endpoints ...endpoint) {
+	var allow []string
+	for _, e := range endpoints {
+		allow = append(allow, e.method)
+		if e.method == http.MethodGet {
+			allow = append(allow, http.MethodHead)
+		}
 	}
-	unknown, measured := s.measure(routeUnknown, notFound), s.measure(route, h)
-	wrong := s.measure(route, func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeError(w, http.StatusMethodNotAllowed, "Method Not Allowed")
-	})
+	unknown := s.measure(routeUnknown, notFound)
 	oneSegment := func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.Contains(r.PathValue("token"), "/") {
@@ -248,10 +272,13 @@ func (s *Server) handle(mux *http.ServeMux, route string, h http.HandlerFunc, me
 			h.ServeHTTP(w, r)
 		})
 	}
-	for _, m := range methods {
-		mux.Handle(m+" "+route, oneSegment(measured))
+	for _, e := range endpoints {
+		mux.Handle(e.method+" "+route, oneSegment(s.measure(route, e.handler)))
 	}
-	mux.Handle(route, oneSegment(wrong))
+	mux.Handle(route, oneSegment(s.measure(route, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+	})))
 }
 
 // measure logs and measures each request h answers by its route.
@@ -268,22 +295,36 @@ func (s *Server) measure(route string, h http.HandlerFunc) http.Handler {
 	})
 }
 
-// authValidatePath is the non-resource URL a validation is authorized on: RBAC's
-// "/app/valid/*" matches it, and no token travels in it.
-const authValidatePath = "/app/valid/*"
+// access is what a request is authorized on: a non-resource URL, and a verb ("" for the
+// method's, in lower case, as for any non-resource URL; HEAD counts as get). No token ever
+// travels in it.
+type access struct {
+	path, verb string
+}
 
-// guard puts h behind Auth when protected and Auth is set; the verb is the method's, in
-// lower case, as for any non-resource URL (HEAD counts as get).
-func (s *Server) guard(authPath string, h http.HandlerFunc, protected bool) http.HandlerFunc {
+// The access of the routes that take a token. A validation is a get whatever its method:
+// reading a token's validity from a body changes nothing.
+var (
+	accessValidate = access{path: "/app/valid/*", verb: "get"}
+	accessRedeem   = access{path: "/app/redeem/*"}
+	accessToken    = access{path: "/app/token/*"}
+)
+
+// guard puts h behind Auth when protected and Auth is set: a caller is authenticated and
+// authorized before its request body is read.
+func (s *Server) guard(a access, h http.HandlerFunc, protected bool) http.HandlerFunc {
 	if !protected || s.Auth == nil {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		verb := strings.ToLower(r.Method)
-		if r.Method == http.MethodHead {
-			verb = "get"
+		verb := a.verb
+		if verb == "" {
+			verb = strings.ToLower(r.Method)
+			if r.Method == http.MethodHead {
+				verb = "get"
+			}
 		}
-		if code, detail := s.Auth.admit(r.Context(), r, authPath, verb); code != 0 {
+		if code, detail := s.Auth.admit(r.Context(), r, a.path, verb); code != 0 {
 			if code == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="token-operator"`)
 			}

@@ -38,11 +38,11 @@ const (
 // time: the index keeps no token itself), has not expired by the clock and, if it has a use
 // limit, has a use left. It spends no use; the expiry controller removes expired Secrets at
 // their expiry.
-func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) validate(w http.ResponseWriter, r *http.Request, presented string) {
 	if s.overLimit(w, r) {
 		return
 	}
-	result, _ := s.check(r.PathValue("token"))
+	result, _ := s.check(presented)
 	s.answerResult(w, r, metrics.Validations, result)
 }
 

@@ -1,0 +1,121 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tokenops/token-operator/internal/metrics"
+	"github.com/tokenops/token-operator/internal/token"
+)
+
+// tokenJSON is the body form of a token.
+func tokenJSON(tok string) string {
+	b, err := json.Marshal(map[string]string{"token": tok})
+	Expect(err).NotTo(HaveOccurred())
+	return string(b)
+}
+
+var _ = Describe("The body forms of the routes that take a token", func() {
+	It("validate exactly as GET /app/valid/{token} does: same bytes, same metrics", func(ctx SpecContext) {
+		fake := clocktesting.NewFakeClock(time.Now())
+		stop, srv := startOperator(false, func(s *Server) {
+			s.Clock = fake
+			s.Expiry = noExpirer{}
+		})
+		defer stop()
+		base := "http://" + srv.Listener.Addr().String()
+		expired := issue(base, `{"ttl":"1s"}`)
+		// A spent HTTP token is deleted by its last redemption; one whose count was set to 0
+		// (by hand, here) stays, and so answers "spent" for as long as the spec needs.
+		spent := issue(base, `{"max_uses":3}`)
+		parsed, err := token.Parse(spent)
+		Expect(err).NotTo(HaveOccurred())
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: httpNamespace, Name: token.HTTPSecretName(parsed.ID)}}
+		Expect(k8sClient.Patch(ctx, secret, client.RawPatch(types.MergePatchType,
+			[]byte(`{"metadata":{"annotations":{"`+token.AnnotationUsesLeft+`":"0"}}}`)))).To(Succeed())
+		Eventually(func() string {
+			_, body, _ := call(base, http.MethodGet, "/app/token/"+parsed.ID, "")
+			return body
+		}).Should(ContainSubstring(`"uses_left":0`))
+		fake.Step(2 * time.Second)
+		tokens := []struct{ result, token string }{
+			{"valid", issue(base, `{"ttl":"1h"}`)},
+			{"unknown", "0123456789abcdef:ABCDEFGHIJKLMNOPQRSTUVWXYZ"},
+			{"expired", expired},
+			{"malformed", "not a token: %00 ü"},
+			{"spent", spent},
+		}
+		for _, t := range tokens {
+			By(t.result)
+			counter := metrics.Validations.WithLabelValues(t.result)
+			before := testutil.ToFloat64(counter)
+			code, want, _ := call(base, http.MethodGet, "/app/valid/"+url.PathEscape(t.token), "")
+			Expect(code).To(Equal(http.StatusOK))
+			Expect(want).To(Equal(map[bool]string{true: answerTrue, false: answerFalse}[t.result == "valid"]))
+			for _, path := range []string{"/app/valid", "/app/valid/whatever"} {
+				code, got, contentType := call(base, http.MethodPost, path, tokenJSON(t.token))
+				Expect([]any{code, got, contentType}).To(Equal([]any{http.StatusOK, want, "application/json"}), path)
+			}
+			Expect(testutil.ToFloat64(counter)).To(Equal(before+3), "each form counts once under the same result")
+		}
+	})
+
+	It("redeem with POST /app/redeem and revoke with DELETE /app/token, the token in the body", func() {
+		tok := issue(apiURL, `{"max_uses":2}`)
+		code, answer, _ := call(apiURL, http.MethodPost, "/app/redeem", tokenJSON(tok))
+		Expect([]any{code, answer}).To(Equal([]any{http.StatusOK, answerTrue}))
+		code, answer, _ = call(apiURL, http.MethodDelete, "/app/token", tokenJSON(tok))
+		Expect([]any{code, answer}).To(Equal([]any{http.StatusOK, answerTrue}))
+		Eventually(valid).WithArguments(apiURL, tok).WithTimeout(time.Second).Should(Equal(answerFalse))
+		code, answer, _ = call(apiURL, http.MethodDelete, "/app/token", tokenJSON(tok))
+		Expect([]any{code, answer}).To(Equal([]any{http.StatusOK, answerFalse}), "revoked already")
+	})
+
+	DescribeTable("answer a hostile body with a JSON 4xx",
+		func(path, body string, code int, detail string) {
+			gotCode, gotAnswer, contentType := call(apiURL, http.MethodPost, path, body)
+			Expect(gotCode).To(Equal(code))
+			Expect(contentType).To(Equal("application/json"))
+			Expect(gotAnswer).To(HavePrefix(`{"status_code":%d,"detail":`, code))
+			Expect(gotAnswer).To(ContainSubstring(detail))
+		},
+		Entry("not JSON", "/app/valid", "token=abc", 400, "body: want a JSON object such as"),
+		Entry("10 MB", "/app/valid", `{"token":"`+strings.Repeat("A", 10<<20)+`"}`, 413, "body: larger than 4096 bytes"),
+		Entry("nested", "/app/valid", `{"token":`+strings.Repeat("[", 1000)+strings.Repeat("]", 1000)+`}`, 400, "body: want a JSON object"),
+		Entry("a number", "/app/valid/x", `{"token":5}`, 400, "body: want a JSON object"),
+		Entry("null", "/app/valid", `{"token":null}`, 400, "token: required"),
+		Entry("no token", "/app/redeem", `{}`, 400, "token: required"),
+		Entry("empty", "/app/valid", ``, 400, "token: required"),
+		Entry("unknown field", "/app/valid", `{"token":"a","ttl":"1h"}`, 400, `unknown field`),
+		Entry("two objects", "/app/redeem", `{"token":"a"}{"token":"b"}`, 400, "body: want a single JSON object"),
+		Entry("an array", "/app/valid", `["0123456789abcdef:ABCDEFGHIJKLMNOPQRSTUVWXYZ"]`, 400, "body: want a JSON object"),
+	)
+})
