@@ -63,7 +63,8 @@ bench: build k8s-bin-dir ## Benchmarks: hot functions (go test -bench), then eve
 	go run ./test/bench $(if $(BENCH_QUICK),-quick,) -bin-dir "$$("$(K8S_BINARIES)")" -manager bin/manager -out bin/bench/results.json
 
 # Every fuzz target, as package:target.
-FUZZ_TARGETS = internal/token:FuzzParse internal/token:FuzzRecordOf internal/server:FuzzParseIssueRequest internal/server:FuzzValidate
+FUZZ_TARGETS = internal/token:FuzzParse internal/token:FuzzRecordOf internal/server:FuzzParseIssueRequest internal/server:FuzzValidate \
+	internal/server:FuzzClientAddress internal/server:FuzzParseTokenBody
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s) and keep the inputs it found in testdata/fuzz.

@@ -154,6 +154,12 @@ func bindHTTPFlags(fs *flag.FlagSet, c *config, env environment) {
 			}
 			return nil
 		})
+	fs.Func("http-trusted-proxies", "Comma-separated CIDRs of reverse proxies (an Ingress controller, a mesh sidecar) "+
+		"whose X-Forwarded-For or Forwarded header names the client, for rate limits and the audit log (none by default: "+
+		"the TCP peer is the client).", func(v string) (err error) {
+		api.TrustedProxies, err = server.ParseTrustedProxies(v)
+		return err
+	})
 	fs.StringVar(&api.TLSCertFile, "http-tls-cert-file", "", "Serve the API over HTTPS with this certificate (reloaded on change).")
 	fs.StringVar(&api.TLSKeyFile, "http-tls-key-file", "", "The private key of --http-tls-cert-file.")
 	fs.StringVar(&c.baseline.Addr, "http-baseline-bind-address", "",

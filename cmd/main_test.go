@@ -65,6 +65,8 @@ var invalidConfigs = []struct {
 	{"--http-access-log=maybe", "", "-http-access-log"},
 	{"--zap-log-level=loud", "", "-zap-log-level"},
 	{"--no-such-flag", "", "-no-such-flag"},
+	{"--http-trusted-proxies=10.0.0.0/33", "", "-http-trusted-proxies"},
+	{"--http-trusted-proxies=proxy.example.com", "", "-http-trusted-proxies"},
 }
 
 func TestParseConfigRefusesInvalidValues(t *testing.T) {

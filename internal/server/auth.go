@@ -26,6 +26,7 @@ import (
 	"k8s.io/apiserver/pkg/apis/apiserver"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	authenticationv1 "k8s.io/client-go/kubernetes/typed/authentication/v1"
@@ -86,21 +87,21 @@ func NewKubernetesAuth(cfg *rest.Config, httpClient *http.Client) (*KubernetesAu
 	return &KubernetesAuth{authn: authn, authz: authz}, nil
 }
 
-// admit decides on a request to the non-resource URL path with verb. It answers 0 to let the
-// request through, else the status code and detail to refuse it with. path is the route,
+// admit decides on a request to the non-resource URL path with verb. It answers the user and 0
+// to let the request through, else the status code and detail to refuse it with. path is the route,
 // never the request's own path: a token in a URL must not travel to the API server's audit
 // log, and the cache is per path.
-func (a *KubernetesAuth) admit(ctx context.Context, r *http.Request, path, verb string) (int, string) {
+func (a *KubernetesAuth) admit(ctx context.Context, r *http.Request, path, verb string) (user.Info, int, string) {
 	res, ok, err := a.authn.AuthenticateRequest(r)
 	if err != nil || !ok {
-		return http.StatusUnauthorized, "a bearer token that the Kubernetes API server accepts is required"
+		return nil, http.StatusUnauthorized, "a bearer token that the Kubernetes API server accepts is required"
 	}
 	decision, _, err := a.authz.Authorize(ctx, authorizer.AttributesRecord{User: res.User, Verb: verb, Path: path})
 	if err != nil {
-		return http.StatusServiceUnavailable, "the Kubernetes API server could not authorize the request"
+		return nil, http.StatusServiceUnavailable, "the Kubernetes API server could not authorize the request"
 	}
 	if decision != authorizer.DecisionAllow {
-		return http.StatusForbidden, fmt.Sprintf("%s may not %s %s", res.User.GetName(), verb, path)
+		return nil, http.StatusForbidden, fmt.Sprintf("%s may not %s %s", res.User.GetName(), verb, path)
 	}
-	return 0, ""
+	return res.User, 0, ""
 }

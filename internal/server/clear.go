@@ -37,7 +37,7 @@ const (
 // one at a time, each deleting with at most ClearWorkers requests in flight.
 func (s *Server) clear(w http.ResponseWriter, r *http.Request) {
 	if s.clears != nil {
-		addr, now := clientAddress(r), s.Clock.Now()
+		addr, now := s.clientKey(r), s.Clock.Now()
 		if wait := s.clears.blocked(addr, now); wait > 0 {
 			writeTooManyRequests(w, wait, "too many clears from this address; retry later")
 			return

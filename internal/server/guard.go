@@ -18,7 +18,6 @@ package server
 
 import (
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -82,16 +81,6 @@ func (l *clientLimiter) charge(client string, now time.Time) {
 	l.bucket(client).AllowN(now, 1)
 }
 
-// clientAddress is the address a request came from: the peer, not a forwarded header that
-// the caller writes itself.
-func clientAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // writeTooManyRequests answers 429 with Retry-After in whole seconds.
 func writeTooManyRequests(w http.ResponseWriter, wait time.Duration, detail string) {
 	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
@@ -104,7 +93,7 @@ func (s *Server) overLimit(w http.ResponseWriter, r *http.Request) bool {
 	if s.failures == nil {
 		return false
 	}
-	if wait := s.failures.blocked(clientAddress(r), s.Clock.Now()); wait > 0 {
+	if wait := s.failures.blocked(s.clientKey(r), s.Clock.Now()); wait > 0 {
 		metrics.Validations.WithLabelValues(resultLimited).Inc()
 		writeTooManyRequests(w, wait, "too many failed validations from this address; retry later")
 		return true
@@ -115,6 +104,6 @@ func (s *Server) overLimit(w http.ResponseWriter, r *http.Request) bool {
 // chargeFailure counts a failed validation (or revocation) against the request's client.
 func (s *Server) chargeFailure(r *http.Request) {
 	if s.failures != nil {
-		s.failures.charge(clientAddress(r), s.Clock.Now())
+		s.failures.charge(s.clientKey(r), s.Clock.Now())
 	}
 }

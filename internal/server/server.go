@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"path"
 	"strconv"
 	"strings"
@@ -88,6 +89,9 @@ type Server struct {
 	// client address (429 beyond); zero turns the guard off.
 	FailedValidationsPerSecond float64
 	FailedValidationsBurst     int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For or Forwarded header names
+	// the client (see ClientAddress); none by default: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 	// CORSAllowedOrigins are the browser origins allowed to call the API; none by default.
 	CORSAllowedOrigins []string
 	// TLSCertFile and TLSKeyFile, when set, serve HTTPS, reloading the pair when the files
@@ -324,14 +328,15 @@ func (s *Server) guard(a access, h http.HandlerFunc, protected bool) http.Handle
 				verb = "get"
 			}
 		}
-		if code, detail := s.Auth.admit(r.Context(), r, a.path, verb); code != 0 {
+		caller, code, detail := s.Auth.admit(r.Context(), r, a.path, verb)
+		if code != 0 {
 			if code == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="token-operator"`)
 			}
 			writeError(w, code, detail)
 			return
 		}
-		h(w, r)
+		h(w, withCaller(r, caller))
 	}
 }
 

@@ -18,6 +18,7 @@ package server
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -118,4 +119,49 @@ var _ = Describe("The body forms of the routes that take a token", func() {
 		Entry("two objects", "/app/redeem", `{"token":"a"}{"token":"b"}`, 400, "body: want a single JSON object"),
 		Entry("an array", "/app/valid", `["0123456789abcdef:ABCDEFGHIJKLMNOPQRSTUVWXYZ"]`, 400, "body: want a JSON object"),
 	)
+})
+
+var _ = Describe("Rate limits behind a reverse proxy", func() {
+	// viaProxy validates tok as a client whose address the proxy at 127.0.0.1 forwards.
+	viaProxy := func(base, client, tok string) (int, string) {
+		GinkgoHelper()
+		req, err := http.NewRequest(http.MethodPost, base+"/app/valid", strings.NewReader(tokenJSON(tok)))
+		Expect(err).NotTo(HaveOccurred())
+		req.Header.Set("X-Forwarded-For", client)
+		resp, err := httpClient.Do(req)
+		Expect(err).NotTo(HaveOccurred())
+		defer func() { _ = resp.Body.Close() }()
+		b, err := io.ReadAll(resp.Body)
+		Expect(err).NotTo(HaveOccurred())
+		return resp.StatusCode, string(b)
+	}
+	guessAndCheck := func(trusted string) (guesser, other int) {
+		stop, srv := startOperator(false, func(s *Server) {
+			s.FailedValidationsPerSecond, s.FailedValidationsBurst = 10, 100
+			s.TrustedProxies, _ = ParseTrustedProxies(trusted)
+		})
+		defer stop()
+		base := "http://" + srv.Listener.Addr().String()
+		tok := issue(base, "")
+		for range 300 {
+			guesser, _ = viaProxy(base, "203.0.113.7", "0123456789abcdef:ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+		}
+		other, answer := viaProxy(base, "198.51.100.9", tok)
+		if other == http.StatusOK {
+			Expect(answer).To(Equal(answerTrue))
+		}
+		return guesser, other
+	}
+
+	It("keys a client behind a trusted proxy by its forwarded address", func() {
+		guesser, other := guessAndCheck("127.0.0.1/32")
+		Expect(guesser).To(Equal(http.StatusTooManyRequests))
+		Expect(other).To(Equal(http.StatusOK), "another client behind the same proxy")
+	})
+
+	It("ignores the forwarded address when the peer is not a trusted proxy", func() {
+		guesser, other := guessAndCheck("")
+		Expect(guesser).To(Equal(http.StatusTooManyRequests))
+		Expect(other).To(Equal(http.StatusTooManyRequests), "the forged header changes nothing: one peer, one bucket")
+	})
 })
