@@ -93,7 +93,7 @@ build: manifests generate fmt vet ## Build manager binary.
 
 # Flags of the operator for `make run` and `make run-cluster`.
 RUN_ARGS ?= --http-bind-address=127.0.0.1:8000 --health-probe-bind-address=127.0.0.1:8081 \
-	--metrics-bind-address=127.0.0.1:8080 --metrics-secure=false
+	--metrics-bind-address=127.0.0.1:8080 --metrics-secure=false --zap-devel
 
 .PHONY: run
 run: build k8s-bin-dir ## Start a local control plane and run the operator on it (API on 127.0.0.1:8000); Ctrl-C stops all.

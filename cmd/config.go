@@ -54,7 +54,7 @@ type config struct {
 // checks it before anything touches a cluster: an error names the flag or variable at fault.
 func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*config, error) {
 	env, envErr := readEnvironment(getenv)
-	c := &config{zap: zap.Options{Development: true}}
+	c := &config{} // zap: production (JSON, info) unless --zap-devel
 	bindFlags(fs, c, env)
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -65,10 +65,8 @@ func (b *bench) startOperator(extra ...string) (*operator, error) {
 		"--http-baseline-bind-address=" + addrs[3],
 		"--pprof-bind-address=" + addrs[4],
 		"--http-namespace=" + nsHTTP,
-		"--http-access-log=false",
-		"--zap-log-level=info",
-		// The unknown-token scenario is a brute force by design: measure it unguarded.
-		"--http-failed-validation-rate=0",
+		// Nothing else: the operator runs with the shipped defaults (access log on, JSON
+		// logs, the failed-validation guard on), as config/default runs it.
 	}, extra...)
 	o.cmd = exec.Command(b.manager, args...)
 	// As config/default runs it: GOMEMLIMIT is the shipped memory limit.

@@ -72,8 +72,20 @@ func (b *bench) redeem(_ context.Context, op *operator) error {
 	}); err != nil {
 		return err
 	}
+	// The second redeems are failed validations: each token's holder is a client of its own,
+	// as in use, so that the shipped failed-validation guard sees 128 clients, not one.
+	holders := make([]*http.Client, 128)
+	for i := range holders {
+		t := transportFrom(fmt.Sprintf("127.0.1.%d", i+1), 1)
+		defer t.CloseIdleConnections()
+		holders[i] = &http.Client{Transport: t, Timeout: 30 * time.Second}
+	}
 	spend := func(want string) func(int) error {
 		return func(i int) error {
+			c := c
+			if want == answerInvalid {
+				c = holders[i%len(holders)]
+			}
 			resp, err := c.Post(op.httpURL+"/app/redeem/"+tokens[i], "application/json", nil)
 			if err != nil {
 				return err

@@ -48,6 +48,9 @@ const (
 	answerValid   = `{"status_code":200,"status":true}`
 	answerInvalid = `{"status_code":200,"status":false}`
 	unknownToken  = "0123456789abcdef:ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	// bruteForcer is the address the unknown-token scenario guesses from: a client of its
+	// own, so that the failed-validation guard blocks it and not the other scenarios.
+	bruteForcer = "127.0.0.2"
 )
 
 func (b *bench) namespaces(ctx context.Context) error {
@@ -128,6 +131,9 @@ func (b *bench) scenarioWithOperator(ctx context.Context) error {
 		}
 	}
 	op.stop()
+	if err := b.accessLogCost(ctx); err != nil {
+		return err
+	}
 	return b.scenarioLiveTokens(ctx)
 }
 
@@ -142,15 +148,48 @@ func (b *bench) validate(ctx context.Context, op *operator) error {
 	closedLoop(op.httpURL+"/app/valid/"+tok, []byte(answerValid), 64, b.loadFor/4)
 	ceiling := closedLoop(op.baselineURL+"/", []byte(answerValid), 64, b.loadFor)
 	valid := closedLoop(op.httpURL+"/app/valid/"+tok, []byte(answerValid), 64, b.loadFor)
-	unknown := closedLoop(op.httpURL+"/app/valid/"+unknownToken, []byte(answerInvalid), 64, b.loadFor)
+	// One client guessing: as shipped, the failed-validation guard answers it 429 after its
+	// burst, so this measures what a brute force costs the operator.
+	unknown := closedLoopFrom(bruteForcer, op.httpURL+"/app/valid/"+unknownToken, []byte(answerInvalid), 64, b.loadFor,
+		http.StatusTooManyRequests)
 	if valid.errors+unknown.errors+ceiling.errors > 0 {
 		return fmt.Errorf("validate: %d, %d and %d bad answers", valid.errors, unknown.errors, ceiling.errors)
 	}
-	const s1, s2 = "validate valid token, 64 conns", "validate unknown token, 64 conns"
+	const s1, s2 = "validate valid token, 64 conns", "validate unknown token, 64 conns, one client (429 after its burst)"
 	b.add(result{Scenario: s1, Figure: "throughput", Value: valid.perSecond, Unit: "req/s", Ceiling: new(ceiling.perSecond), Aim: "ratio >= 0.7"})
 	b.add(result{Scenario: s1, Figure: "p50", Value: ms(valid.lat.percentile(50)), Unit: "ms", Ceiling: new(ms(ceiling.lat.percentile(50)))})
 	b.add(result{Scenario: s1, Figure: "p99", Value: ms(valid.lat.percentile(99)), Unit: "ms", Ceiling: new(ms(ceiling.lat.percentile(99))), Aim: "< 5 ms"})
 	b.add(result{Scenario: s2, Figure: "throughput", Value: unknown.perSecond, Unit: "req/s", Ceiling: new(ceiling.perSecond), Aim: "ratio >= 0.7"})
+	b.validated, b.validateCeiling = valid.perSecond, ceiling.perSecond
+	return nil
+}
+
+// accessLogCost measures validation again with the one setting that differs, the access log
+// off, beside the same bare handler: what the shipped access log costs.
+func (b *bench) accessLogCost(_ context.Context) error {
+	op, err := b.startOperator("--http-access-log=false")
+	if err != nil {
+		return err
+	}
+	defer op.stop()
+	tok, err := postToken(http.DefaultClient, op.httpURL, "")
+	if err != nil {
+		return err
+	}
+	logf("validate with --http-access-log=false: 64 connections, %s", b.loadFor)
+	closedLoop(op.httpURL+"/app/valid/"+tok, []byte(answerValid), 64, b.loadFor/4)
+	ceiling := closedLoop(op.baselineURL+"/", []byte(answerValid), 64, b.loadFor)
+	quiet := closedLoop(op.httpURL+"/app/valid/"+tok, []byte(answerValid), 64, b.loadFor)
+	if quiet.errors+ceiling.errors > 0 {
+		return fmt.Errorf("validate, access log off: %d and %d bad answers", quiet.errors, ceiling.errors)
+	}
+	const s = "validate valid token, 64 conns, --http-access-log=false"
+	b.add(result{Scenario: s, Figure: "throughput", Value: quiet.perSecond, Unit: "req/s", Ceiling: new(ceiling.perSecond)})
+	if b.validated > 0 && b.validateCeiling > 0 {
+		// The access log's cost: the shipped ratio against this one, each to its own ceiling.
+		b.add(result{Scenario: s, Figure: "shipped / off (ratios)", Value: (b.validated / b.validateCeiling) /
+			(quiet.perSecond / ceiling.perSecond), Unit: "x"})
+	}
 	return nil
 }
 

@@ -167,7 +167,6 @@ func (r *replica) start() {
 		"--health-probe-bind-address="+r.probeAddr,
 		"--metrics-bind-address="+r.metricsAddr,
 		"--metrics-secure=false",
-		"--http-access-log=false",
 	)
 	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
 	// The replica dies with the suite, however the suite ends.
