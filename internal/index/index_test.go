@@ -19,6 +19,8 @@ package index
 import (
 	"fmt"
 	"runtime"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -190,4 +192,45 @@ func heapBytes() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+func TestPage(t *testing.T) {
+	x := New(nil, logr.Discard())
+	var want []string
+	for _, ns := range []string{"b", "a", "c"} {
+		for i := range 7 {
+			issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour), Source: token.SourceHTTP}
+			s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("s-%02d", i), UID: types.UID(ns + strconv.Itoa(i))}}
+			issued.ApplyTo(s)
+			x.Put(s)
+		}
+	}
+	for _, ns := range []string{"a", "b", "c"} {
+		for i := range 7 {
+			want = append(want, fmt.Sprintf("%s/s-%02d", ns, i))
+		}
+	}
+	for _, limit := range []int{1, 4, 7, 21, 100} {
+		var got []string
+		after := types.NamespacedName{}
+		for pages := 0; ; pages++ {
+			if pages > 21 {
+				t.Fatalf("limit %d: no end", limit)
+			}
+			recs, more := x.Page(after, limit)
+			if len(recs) > limit || (more && len(recs) != limit) {
+				t.Fatalf("limit %d: page of %d, more %v", limit, len(recs), more)
+			}
+			for _, r := range recs {
+				got = append(got, r.Key().String())
+			}
+			if !more {
+				break
+			}
+			after = recs[len(recs)-1].Key()
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("limit %d: paged %v, want %v", limit, got, want)
+		}
+	}
 }

@@ -304,7 +304,7 @@ var _ = Describe("The /app HTTP API", func() {
 		Entry("wrong method on validate", "PUT", "/app/valid/x", "", 405, `"Method Not Allowed"`),
 		Entry("wrong method on clear", "POST", "/app/clear/all/tokens", "", 405, `"Method Not Allowed"`),
 		Entry("wrong method on a token", "POST", "/app/token/x", "", 405, `"Method Not Allowed"`),
-		Entry("unknown route", "GET", "/app/tokens", "", 404, `^\{"status_code":404,"detail":"Not Found"\}$`),
+		Entry("unknown route", "GET", "/app/tokenz", "", 404, `^\{"status_code":404,"detail":"Not Found"\}$`),
 		Entry("OpenAPI document", "GET", "/openapi.json", "", 200, `"openapi": "3.0.3"`),
 	)
 

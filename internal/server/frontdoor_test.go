@@ -33,6 +33,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
 )
@@ -163,5 +164,54 @@ var _ = Describe("Rate limits behind a reverse proxy", func() {
 		guesser, other := guessAndCheck("")
 		Expect(guesser).To(Equal(http.StatusTooManyRequests))
 		Expect(other).To(Equal(http.StatusTooManyRequests), "the forged header changes nothing: one peer, one bucket")
+	})
+})
+
+var _ = Describe("GET /app/tokens", func() {
+	It("pages through 5 000 tokens: ids and metadata, never a secret", func(ctx SpecContext) {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "list-"}}
+		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+		const n = 5000
+		live := createHTTPTokens(ctx, ns.Name, n)
+		tr := createTokenRequest(ctx, &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Name: "listed"}})
+		Eventually(valid).WithArguments(apiURL, live[n-1]).Should(Equal(answerTrue))
+
+		ids, foundTR := map[string]bool{}, false
+		var bodies strings.Builder
+		var listed []listedToken
+		pages := 0
+		for next := "start"; next != ""; pages++ {
+			path := "/app/tokens?limit=1000"
+			if next != "start" {
+				path += "&continue=" + url.QueryEscape(next)
+			}
+			code, body, contentType := call(apiURL, http.MethodGet, path, "")
+			Expect([]any{code, contentType}).To(Equal([]any{http.StatusOK, "application/json"}), body)
+			bodies.WriteString(body)
+			var page listAnswer
+			Expect(json.Unmarshal([]byte(body), &page)).To(Succeed())
+			Expect(len(page.Tokens)).To(BeNumerically("<=", 1000))
+			listed = append(listed, page.Tokens...)
+			next = page.Continue
+		}
+		for _, t := range listed {
+			if t.Namespace == ns.Name {
+				Expect(t.TokenID).NotTo(BeNil())
+				Expect(ids).NotTo(HaveKey(*t.TokenID), "listed twice")
+				ids[*t.TokenID] = true
+				Expect(t).To(And(HaveField("Source", "http"), HaveField("TokenRequest", BeNil()), HaveField("Expired", false)))
+			}
+			if t.TokenRequest != nil && *t.TokenRequest == "listed" {
+				Expect(t.TokenID).To(HaveValue(Equal(strings.SplitN(tr, ":", 2)[0])))
+				Expect(t.Source).To(Equal("tokenrequest"))
+				foundTR = true
+			}
+		}
+		Expect(foundTR).To(BeTrue(), "the TokenRequest's token is listed with its name")
+		Expect(ids).To(HaveLen(n))
+		Expect(pages).To(BeNumerically(">=", n/1000))
+		for _, tok := range append(live, tr) {
+			Expect(bodies.String()).NotTo(ContainSubstring(strings.SplitN(tok, ":", 2)[1]))
+		}
 	})
 })

@@ -218,7 +218,10 @@ func TestRouting(t *testing.T) {
 		{http.MethodPost, "/app/clear/all/tokens", http.StatusMethodNotAllowed, "DELETE", routeClear},
 		{http.MethodGet, "/app/redeem/x", http.StatusMethodNotAllowed, "POST", routeRedeem},
 		{http.MethodPost, "/openapi.json", http.StatusMethodNotAllowed, "GET, HEAD", routeOpenAPI},
-		{http.MethodGet, "/app/tokens", http.StatusNotFound, "", routeUnknown},
+		{http.MethodGet, "/app/tokenz", http.StatusNotFound, "", routeUnknown},
+		{http.MethodGet, "/app/tokens?limit=0", http.StatusBadRequest, "", routeList},
+		{http.MethodGet, "/app/tokens?continue=%21", http.StatusBadRequest, "", routeList},
+		{http.MethodPost, "/app/tokens", http.StatusMethodNotAllowed, "GET, HEAD", routeList},
 		{http.MethodGet, "/", http.StatusNotFound, "", routeUnknown},
 	}
 	for _, tt := range tests {

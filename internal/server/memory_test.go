@@ -21,7 +21,6 @@ import (
 	"io"
 	"net/http"
 	"sync"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -65,21 +64,7 @@ var _ = Describe("A replica starting with many live tokens", func() {
 		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 		// More than two list pages at the shipped page size.
 		n := 2*index.DefaultPageSize + 200
-		live := make([]string, n)
-		var wg sync.WaitGroup
-		for w := range 16 {
-			wg.Go(func() {
-				defer GinkgoRecover()
-				for i := w; i < n; i += 16 {
-					issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour), Source: token.SourceHTTP}
-					s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: token.HTTPSecretName(issued.ID)}}
-					issued.ApplyTo(s)
-					Expect(k8sClient.Create(ctx, s)).To(Succeed())
-					live[i] = issued.String()
-				}
-			})
-		}
-		wg.Wait()
+		live := createHTTPTokens(ctx, ns.Name, n)
 
 		var (
 			mu                  sync.Mutex

@@ -237,6 +237,7 @@ func (s *Server) Handler() http.Handler {
 	s.handle(mux, routeRedeemBody, on(http.MethodPost, redeem(fromBody)))
 	s.handle(mux, routeRedeem, on(http.MethodPost, redeem(fromPath)))
 	s.handle(mux, routeClear, on(http.MethodDelete, s.guard(access{path: routeClear}, s.clear, true)))
+	s.handle(mux, routeList, on(http.MethodGet, s.guard(access{path: routeList}, s.list, true)))
 	s.handle(mux, routeOpenAPI, on(http.MethodGet, serveOpenAPI))
 	unknown := s.measure(routeUnknown, notFound)
 	mux.Handle("/", unknown)

@@ -212,3 +212,25 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// createHTTPTokens writes n Secrets of tokens issued over HTTP into ns, 16 at a time, as the
+// operator writes them, and returns the tokens.
+func createHTTPTokens(ctx context.Context, ns string, n int) []string {
+	GinkgoHelper()
+	live := make([]string, n)
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			defer GinkgoRecover()
+			for i := w; i < n; i += 16 {
+				issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour), Source: token.SourceHTTP}
+				s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: token.HTTPSecretName(issued.ID)}}
+				issued.ApplyTo(s)
+				Expect(k8sClient.Create(ctx, s)).To(Succeed())
+				live[i] = issued.String()
+			}
+		})
+	}
+	wg.Wait()
+	return live
+}
