@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,7 @@ type config struct {
 	leaderElectionNamespace                          string
 	leaseDuration, renewDeadline, retryPeriod        time.Duration
 	httpAuth                                         string
+	auditLogPath                                     string
 	kubeAPIQPS                                       float64
 	kubeAPIBurst                                     int
 	// The runnables, as far as flags configure them; setup wires the rest.
@@ -93,6 +95,10 @@ func (c *config) validate() error {
 		"--leader-election-retry-period (%s)", c.renewDeadline, c.retryPeriod)
 	check(c.leaseDuration <= c.renewDeadline, "--leader-election-lease-duration (%s) must be longer than "+
 		"--leader-election-renew-deadline (%s)", c.leaseDuration, c.renewDeadline)
+	if p := c.auditLogPath; p != "" && p != "-" {
+		info, err := os.Stat(filepath.Dir(p))
+		check(err != nil || !info.IsDir(), "--audit-log-path: %s is not a folder that exists", filepath.Dir(p))
+	}
 	return errors.Join(errs...)
 }
 
@@ -154,6 +160,10 @@ func bindHTTPFlags(fs *flag.FlagSet, c *config, env environment) {
 			}
 			return nil
 		})
+	fs.StringVar(&c.auditLogPath, "audit-log-path", "", "Write one JSON line per state-changing operation (issue, rotate, "+
+		"re-issue, revoke, redeem, spend, clear, expiry) to this file, or to standard output for -; off when empty.")
+	fs.BoolVar(&api.AuditFailedValidations, "audit-failed-validations", false,
+		"Write failed validations, redemptions and revocations to the audit log too (otherwise only metrics count them).")
 	fs.Func("http-trusted-proxies", "Comma-separated CIDRs of reverse proxies (an Ingress controller, a mesh sidecar) "+
 		"whose X-Forwarded-For or Forwarded header names the client, for rate limits and the audit log (none by default: "+
 		"the TCP peer is the client).", func(v string) (err error) {

@@ -38,6 +38,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/controller"
 	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/server"
@@ -61,6 +62,12 @@ func main() {
 		os.Exit(2)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&c.zap)))
+	auditLog, err := audit.Open(c.auditLogPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "token-operator: --audit-log-path:", err)
+		os.Exit(2)
+	}
+	c.tokenRequest.Audit, c.expiry.Audit, c.api.Audit = auditLog, auditLog, auditLog
 
 	mgr, err := ctrl.NewManager(restConfig(c), managerOptions(c))
 	if err != nil {

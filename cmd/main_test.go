@@ -65,6 +65,7 @@ var invalidConfigs = []struct {
 	{"--http-access-log=maybe", "", "-http-access-log"},
 	{"--zap-log-level=loud", "", "-zap-log-level"},
 	{"--no-such-flag", "", "-no-such-flag"},
+	{"--audit-log-path=/nonexistent/dir/audit.log", "", "--audit-log-path"},
 	{"--http-trusted-proxies=10.0.0.0/33", "", "-http-trusted-proxies"},
 	{"--http-trusted-proxies=proxy.example.com", "", "-http-trusted-proxies"},
 }

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
@@ -46,6 +47,8 @@ type ExpiryReconciler struct {
 	Clock clock.PassiveClock
 	// MaxConcurrentReconciles is how many Secrets are deleted at once (default 1).
 	MaxConcurrentReconciles int
+	// Audit receives a line for each expired Secret deleted (nil: no audit log).
+	Audit *audit.Log
 }
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;patch;delete
@@ -71,6 +74,7 @@ func (r *ExpiryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err != nil || !deleted {
 		return ctrl.Result{}, err
 	}
+	writeAudit(ctx, r.Audit, audit.Of(audit.OpExpire, audit.Success, rec))
 	ctrl.LoggerFrom(ctx).V(1).Info("Deleted expired Secret", "expiresAt", expiresAt, "lag", r.Clock.Since(expiresAt))
 	return ctrl.Result{}, nil
 }

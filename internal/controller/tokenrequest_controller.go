@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/token"
 )
@@ -73,6 +74,9 @@ type TokenRequestReconciler struct {
 	MaxTTL time.Duration
 	// MaxConcurrentReconciles is how many TokenRequests are reconciled at once (default 1).
 	MaxConcurrentReconciles int
+	// Audit receives a line for each token issued, re-issued, replaced or rotated, and each
+	// spent Secret deleted (nil: no audit log).
+	Audit *audit.Log
 }
 
 // +kubebuilder:rbac:groups=tokens.tokenops.io,resources=tokenrequests,verbs=get;list;watch

@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
 )
@@ -146,9 +147,10 @@ func (r *TokenRequestReconciler) save(ctx context.Context, p plan) error {
 // log lines for repairs.
 func (r *TokenRequestReconciler) announce(ctx context.Context, tr *tokensv1alpha1.TokenRequest, p plan) {
 	issued, name := p.Issued, tr.Status.SecretName
-	switch p.Action {
-	case actIssue, actReissue, actReplace, actRotate:
+	if op, ok := auditOps[p.Action]; ok {
 		metrics.TokensIssued.WithLabelValues(string(token.SourceTokenRequest)).Inc()
+		writeAudit(ctx, r.Audit, audit.Event{Operation: op, Outcome: audit.Success, TokenID: issued.ID,
+			Source: string(token.SourceTokenRequest), Namespace: tr.Namespace, Name: name, TokenRequest: tr.Name, UsesLeft: issued.UsesLeft})
 	}
 	log := ctrl.LoggerFrom(ctx)
 	switch {
@@ -178,6 +180,17 @@ func (r *TokenRequestReconciler) announce(ctx context.Context, tr *tokensv1alpha
 	}
 }
 
+// auditOps are the actions that issue a new token, and their audit operations.
+var auditOps = map[action]string{actIssue: audit.OpIssue, actReissue: audit.OpReissue, actReplace: audit.OpReplace, actRotate: audit.OpRotate}
+
+// writeAudit writes an audit line of the operator's own doing; a failure to write is logged.
+func writeAudit(ctx context.Context, log *audit.Log, e audit.Event) {
+	e.User = audit.Actor
+	if err := log.Write(e); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to write an audit line", "operation", e.Operation, "tokenID", e.TokenID)
+	}
+}
+
 // deleteSpent deletes a spent Secret, guarded by its UID.
 func (r *TokenRequestReconciler) deleteSpent(ctx context.Context, rec *token.Record) error {
 	uid := rec.UID
@@ -185,6 +198,9 @@ func (r *TokenRequestReconciler) deleteSpent(ctx context.Context, rec *token.Rec
 		client.Preconditions{UID: &uid})
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil // gone already, or replaced by a newer Secret
+	}
+	if err == nil {
+		writeAudit(ctx, r.Audit, audit.Of(audit.OpSpend, audit.Success, rec))
 	}
 	return err
 }

@@ -31,6 +31,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
+
+	"github.com/tokenops/token-operator/internal/audit"
+	"github.com/tokenops/token-operator/internal/token"
 )
 
 var _ = Describe("--http-auth=kubernetes", Ordered, func() {
@@ -71,6 +74,7 @@ var _ = Describe("--http-auth=kubernetes", Ordered, func() {
 		Fail("no ClusterRole " + role + " in config/rbac/api_client_role.yaml")
 	}
 
+	auditLines := &lockedBuffer{}
 	BeforeAll(func(ctx SpecContext) {
 		cs, err := kubernetes.NewForConfig(cfg)
 		Expect(err).NotTo(HaveOccurred())
@@ -85,6 +89,7 @@ var _ = Describe("--http-auth=kubernetes", Ordered, func() {
 			auth, err := NewKubernetesAuth(cfg, nil)
 			Expect(err).NotTo(HaveOccurred())
 			s.Auth = auth
+			s.Audit = audit.New(auditLines)
 		})
 		base = "http://" + srv.Listener.Addr().String()
 	})
@@ -126,6 +131,11 @@ var _ = Describe("--http-auth=kubernetes", Ordered, func() {
 		code, body := withBearer(http.MethodPost, "/app/token", clientOnly)
 		Expect(code).To(Equal(http.StatusOK), body)
 		tok := tokenAnswer.FindStringSubmatch(body)[1]
+		parsed, _ := token.Parse(tok)
+		Expect(auditEvents(auditLines)).To(ContainElement(And(
+			HaveField("Operation", audit.OpIssue), HaveField("TokenID", parsed.ID),
+			HaveField("User", "system:serviceaccount:"+httpNamespace+":client-app"),
+			HaveField("Groups", ContainElement("system:serviceaccounts")))), "the audit line names the caller")
 		code, _ = withBearer(http.MethodDelete, "/app/clear/all/tokens", allowed)
 		Expect(code).To(Equal(http.StatusOK))
 

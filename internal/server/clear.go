@@ -18,10 +18,13 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/tokenops/token-operator/internal/audit"
 )
 
 // Clears a client may ask for, with the failed-validation guard on: one a second, five at
@@ -47,11 +50,15 @@ func (s *Server) clear(w http.ResponseWriter, r *http.Request) {
 	s.clearing.Lock()
 	defer s.clearing.Unlock()
 	deleted, failed, err := s.deleteExpired(r.Context())
+	e := audit.Event{Operation: audit.OpClear, Outcome: audit.Success, Deleted: &deleted}
 	if err != nil {
 		s.Log.Error(err, "Failed to delete some expired token Secrets", "deleted", deleted, "failed", failed)
+		e.Outcome, e.Reason = audit.Failure, fmt.Sprintf("%d expired tokens could not be deleted", failed)
+		s.audit(r, e)
 		writeError(w, http.StatusServiceUnavailable, "some expired tokens could not be deleted; try again")
 		return
 	}
+	s.audit(r, e)
 	s.Log.V(1).Info("Cleared expired tokens", "deleted", deleted)
 	writeBody(w, http.StatusOK, answerValid)
 }

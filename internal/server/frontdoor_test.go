@@ -17,6 +17,7 @@ limitations under the License.
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -34,6 +35,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/audit"
+	"github.com/tokenops/token-operator/internal/controller"
 	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
 )
@@ -213,5 +216,57 @@ var _ = Describe("GET /app/tokens", func() {
 		for _, tok := range append(live, tr) {
 			Expect(bodies.String()).NotTo(ContainSubstring(strings.SplitN(tok, ":", 2)[1]))
 		}
+	})
+})
+
+var _ = Describe("The audit log", func() {
+	run := func(failedValidations bool) (events []audit.Event, tok string) {
+		lines := &lockedBuffer{}
+		fake := clocktesting.NewFakeClock(time.Now())
+		stop, srv := startOperator(false, func(s *Server) {
+			s.Clock, s.Audit, s.AuditFailedValidations = fake, audit.New(lines), failedValidations
+			s.Expiry = &controller.ExpiryReconciler{Client: s.Client, Tokens: s.Tokens, Clock: fake}
+		})
+		defer stop()
+		base := "http://" + srv.Listener.Addr().String()
+		tok = issue(base, `{"max_uses":2}`)
+		short := issue(base, `{"ttl":"1s"}`)
+		Expect(valid(base, tok)).To(Equal(answerTrue))
+		Expect(valid(base, "0123456789abcdef:ABCDEFGHIJKLMNOPQRSTUVWXYZ")).To(Equal(answerFalse))
+		code, answer, _ := call(base, http.MethodPost, "/app/redeem", tokenJSON(tok))
+		Expect([]any{code, answer}).To(Equal([]any{http.StatusOK, answerTrue}))
+		code, answer, _ = call(base, http.MethodDelete, "/app/token", tokenJSON(tok))
+		Expect([]any{code, answer}).To(Equal([]any{http.StatusOK, answerTrue}))
+		fake.Step(2 * time.Second)
+		code, _, _ = call(base, http.MethodDelete, "/app/clear/all/tokens", "")
+		Expect(code).To(Equal(http.StatusOK))
+		_, err := secretOf(context.Background(), httpNamespace, token.HTTPSecretName(strings.SplitN(short, ":", 2)[0]))
+		Expect(err).To(HaveOccurred(), "cleared")
+		Expect(lines.String()).NotTo(Or(ContainSubstring(strings.SplitN(tok, ":", 2)[1]), ContainSubstring(strings.SplitN(short, ":", 2)[1])))
+		return auditEvents(lines), tok
+	}
+
+	It("writes exactly one line per state-changing operation, naming the caller and the token id, never the token", func() {
+		events, tok := run(false)
+		id, _, _ := strings.Cut(tok, ":")
+		var ops []string
+		for _, e := range events {
+			ops = append(ops, e.Operation)
+			Expect(e).To(And(HaveField("Outcome", audit.Success), HaveField("User", "system:anonymous"),
+				HaveField("ClientAddress", "127.0.0.1"), HaveField("RequestID", Not(BeEmpty())),
+				HaveField("UserAgent", ContainSubstring("Go-http-client"))))
+		}
+		Expect(ops).To(Equal([]string{audit.OpIssue, audit.OpIssue, audit.OpRedeem, audit.OpRevoke, audit.OpClear}))
+		Expect(events[2]).To(And(HaveField("TokenID", id), HaveField("UsesLeft", HaveValue(BeEquivalentTo(1))),
+			HaveField("Namespace", httpNamespace), HaveField("Source", "http")))
+		Expect(events[3].TokenID).To(Equal(id))
+		Expect(events[4].Deleted).To(HaveValue(BeEquivalentTo(1)))
+	})
+
+	It("writes failed validations too when asked", func() {
+		events, _ := run(true)
+		Expect(events).To(ContainElement(And(HaveField("Operation", audit.OpValidate), HaveField("Outcome", audit.Failure),
+			HaveField("Reason", "unknown"), HaveField("TokenID", "0123456789abcdef"))))
+		Expect(events).To(HaveLen(6))
 	})
 })

@@ -30,6 +30,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
 )
@@ -118,11 +119,17 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 		UsesLeft: req.MaxUses}
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: token.HTTPSecretName(issued.ID)}}
 	issued.ApplyTo(secret)
+	e := audit.Event{Operation: audit.OpIssue, TokenID: issued.ID, Source: string(token.SourceHTTP), Namespace: secret.Namespace,
+		Name: secret.Name, UsesLeft: req.MaxUses}
 	if err := s.Client.Create(ctx, secret); err != nil {
 		s.Log.Error(err, "Failed to store an issued token", "secret", klog.KObj(secret), "tokenID", issued.ID)
+		e.Outcome, e.Reason = audit.Failure, storeFailure(err)
+		s.audit(r, e)
 		writeError(w, http.StatusServiceUnavailable, "the token could not be stored: "+storeFailure(err))
 		return
 	}
+	e.Outcome = audit.Success
+	s.audit(r, e)
 	metrics.TokensIssued.WithLabelValues(string(token.SourceHTTP)).Inc()
 	// The API server has stored it: index it now, so that it validates here the moment the
 	// client has it. The watch's event for it then only confirms it.

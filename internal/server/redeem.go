@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
 )
@@ -48,13 +49,29 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request, presented string
 	if s.overLimit(w, r) {
 		return
 	}
-	result, err := s.spend(r.Context(), presented)
+	spent, err := s.spend(r.Context(), presented)
+	if spent.rec != nil && (err != nil || spent.result == string(token.VerdictValid)) {
+		e := audit.Of(audit.OpRedeem, audit.Success, spent.rec)
+		e.UsesLeft = spent.usesLeft
+		if err != nil {
+			e.Outcome, e.Reason = audit.Failure, storeFailure(err)
+		}
+		s.audit(r, e)
+	}
 	if err != nil {
 		s.Log.Error(err, "Failed to redeem a token")
 		writeError(w, http.StatusServiceUnavailable, "the token could not be redeemed: "+storeFailure(err))
 		return
 	}
-	s.answerResult(w, r, metrics.Redemptions, result)
+	s.answerResult(w, r, metrics.Redemptions, audit.OpRedeem, spent.result, presented)
+}
+
+// redemption is what spend did: the result, the Record of the token it checked (nil for
+// none) and, when it spent a use, how many are left.
+type redemption struct {
+	result   string
+	rec      *token.Record
+	usesLeft *int64
 }
 
 // spend checks presented against the token index and, for a limited-use token, spends one use on
@@ -64,11 +81,12 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request, presented string
 // next use, until none is left. The last use of an HTTP token deletes
 // its Secret (resourceVersion precondition); that of a TokenRequest's token writes 0, and the
 // TokenRequest controller records it and deletes the Secret.
-func (s *Server) spend(ctx context.Context, presented string) (string, error) {
+func (s *Server) spend(ctx context.Context, presented string) (redemption, error) {
 	result, cached := s.check(presented)
 	if result != string(token.VerdictValid) || !cached.Limited() {
-		return result, nil
+		return redemption{result: result, rec: cached}, nil
 	}
+	var left *int64
 	ctx, cancel := context.WithTimeout(ctx, s.WriteTimeout)
 	defer cancel()
 	key, uid := cached.Key(), cached.UID
@@ -93,7 +111,7 @@ func (s *Server) spend(ctx context.Context, presented string) (string, error) {
 		err = s.spendOne(ctx, live, rec.UsesLeft)
 		switch {
 		case err == nil:
-			result = string(token.VerdictValid)
+			result, left = string(token.VerdictValid), new(rec.UsesLeft-1)
 		case apierrors.IsNotFound(err):
 			result = string(token.VerdictSpent)
 		default:
@@ -101,7 +119,7 @@ func (s *Server) spend(ctx context.Context, presented string) (string, error) {
 		}
 		return nil
 	})
-	return result, err
+	return redemption{result: result, rec: cached, usesLeft: left}, err
 }
 
 // spendBackoff paces a caller that lost a use to another one before it reads again: short

@@ -28,6 +28,7 @@ import (
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -44,13 +45,17 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, presented string
 	if s.overLimit(w, r) {
 		return
 	}
-	_, rec := s.check(presented) // expired and spent tokens are revoked too
+	result, rec := s.check(presented) // expired and spent tokens are revoked too
 	if rec == nil {
 		s.chargeFailure(r)
+		s.auditFailure(r, audit.OpRevoke, result, presented)
 		writeBody(w, http.StatusOK, answerInvalid)
 		return
 	}
+	e := audit.Of(audit.OpRevoke, audit.Failure, rec)
 	if rec.Source != token.SourceHTTP {
+		e.Reason = "issued for a TokenRequest"
+		s.audit(r, e)
 		writeError(w, http.StatusConflict, "issued for a TokenRequest: delete the TokenRequest to revoke it")
 		return
 	}
@@ -64,11 +69,17 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, presented string
 		// That Secret is gone (a Conflict on the UID precondition: replaced by a newer one),
 		// revoked by someone else or expired.
 		s.Tokens.Forget(rec.Key(), uid)
+		e.Reason = "gone already"
+		s.audit(r, e)
 		writeBody(w, http.StatusOK, answerInvalid)
 	case err != nil:
+		e.Reason = storeFailure(err)
+		s.audit(r, e)
 		writeError(w, http.StatusServiceUnavailable, "the token could not be revoked: "+storeFailure(err))
 	default:
 		s.Log.Info("Revoked token", "secret", klog.KRef(rec.Namespace, rec.Name), "tokenID", rec.Current.ID.String())
+		e.Outcome = audit.Success
+		s.audit(r, e)
 		writeBody(w, http.StatusOK, answerValid)
 	}
 }

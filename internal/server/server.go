@@ -41,6 +41,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
@@ -98,6 +99,11 @@ type Server struct {
 	// change (a cert-manager Secret mounted into the pod).
 	TLSCertFile, TLSKeyFile string
 
+	// Audit receives one line per state-changing operation (nil: no audit log).
+	Audit *audit.Log
+	// AuditFailedValidations writes failed validations, redemptions and revocations to the
+	// audit log too; otherwise only metrics count them.
+	AuditFailedValidations bool
 	// ClearWorkers bounds the deletes one clear has in flight (default 1).
 	ClearWorkers int
 
@@ -291,11 +297,13 @@ func (s *Server) measure(route string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		r, id := withRequestID(w, r)
 		h(rec, r)
 		elapsed := time.Since(start)
 		metrics.RequestDuration.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(elapsed.Seconds())
 		if s.AccessLog {
-			s.Log.Info("Handled request", "method", r.Method, "route", route, "status", rec.code, "duration", elapsed)
+			s.Log.Info("Handled request", "method", r.Method, "route", route, "status", rec.code, "duration", elapsed,
+				"requestID", id)
 		}
 	})
 }

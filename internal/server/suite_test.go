@@ -19,6 +19,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -46,6 +47,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/controller"
 	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/token"
@@ -233,4 +235,26 @@ func createHTTPTokens(ctx context.Context, ns string, n int) []string {
 	}
 	wg.Wait()
 	return live
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// auditEvents reads the audit lines written so far.
+func auditEvents(b *lockedBuffer) []audit.Event {
+	GinkgoHelper()
+	var events []audit.Event
+	for line := range strings.SplitSeq(strings.TrimSpace(b.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var e audit.Event
+		Expect(json.Unmarshal([]byte(line), &e)).To(Succeed(), line)
+		Expect(e.Audit).To(Equal(audit.Version))
+		events = append(events, e)
+	}
+	return events
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
 )
@@ -43,18 +44,20 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request, presented stri
 		return
 	}
 	result, _ := s.check(presented)
-	s.answerResult(w, r, metrics.Validations, result)
+	s.answerResult(w, r, metrics.Validations, audit.OpValidate, result, presented)
 }
 
 // answerResult counts result and answers true for a valid token; any other result answers
-// false and counts against the client's failed-validation limit.
-func (s *Server) answerResult(w http.ResponseWriter, r *http.Request, counter *prometheus.CounterVec, result string) {
+// false and counts against the client's failed-validation limit (and, if asked, is audited
+// as a failed op).
+func (s *Server) answerResult(w http.ResponseWriter, r *http.Request, counter *prometheus.CounterVec, op, result, presented string) {
 	counter.WithLabelValues(result).Inc()
 	if result == string(token.VerdictValid) {
 		writeBody(w, http.StatusOK, answerValid)
 		return
 	}
 	s.chargeFailure(r)
+	s.auditFailure(r, op, result, presented)
 	writeBody(w, http.StatusOK, answerInvalid)
 }
 

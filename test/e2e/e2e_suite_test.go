@@ -167,6 +167,7 @@ func (r *replica) start() {
 		"--health-probe-bind-address="+r.probeAddr,
 		"--metrics-bind-address="+r.metricsAddr,
 		"--metrics-secure=false",
+		"--audit-log-path=-", // as config/default runs it
 	)
 	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
 	// The replica dies with the suite, however the suite ends.

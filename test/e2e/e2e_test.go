@@ -20,6 +20,7 @@ package e2e
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -41,6 +42,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/token"
 	"github.com/tokenops/token-operator/test/utils"
 )
@@ -462,6 +464,70 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 		Expect(pods.Items).To(HaveLen(2))
 	})
 
+	It("leaves exactly one audit line per state-changing operation, on the replica that did it", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		a, b := replicas[0], replicas[1]
+		idOf := func(tok string) string { return strings.SplitN(tok, ":", 2)[0] }
+
+		By("issuing, redeeming and revoking over HTTP, on both replicas")
+		limited := issue(a, `{"max_uses":2}`)
+		Eventually(validate).WithArguments(b, limited).Should(Equal(answerTrue), "b's watch has it")
+		Expect(redeem(b, limited)).To(Equal(answerTrue))
+		Expect(call(a, http.MethodDelete, "/app/token", `{"token":"`+limited+`"}`, "")).To(Equal(answerTrue))
+		short := issue(b, `{"ttl":"2s"}`)
+		Eventually(func() error { return k8sClient.Get(ctx, secretKey(a, short), &corev1.Secret{}) }).
+			WithTimeout(10*time.Second).Should(MatchError(ContainSubstring("not found")), "expired and deleted")
+		Expect(call(b, http.MethodDelete, "/app/clear/all/tokens", "", "e2e-audit-clear")).To(Equal(answerTrue))
+
+		By("issuing, re-issuing, rotating and spending TokenRequests' tokens")
+		mustKubectl("apply", "-n", ns, "-f", sample)
+		mustKubectl("wait", "-n", ns, "--for=condition=Ready", "tokenrequest/password-reset", "--timeout=60s")
+		first := secretToken(ns, "password-reset-token")
+		mustKubectl("delete", "secret", "password-reset-token", "-n", ns)
+		var second string
+		Eventually(func() string {
+			second, _ = kubectl("get", "secret", "password-reset-token", "-n", ns, "-o", "name")
+			return second
+		}).
+			Should(ContainSubstring("password-reset-token"))
+		second = secretToken(ns, "password-reset-token")
+		mustKubectl("annotate", "tokenrequest", "password-reset", "-n", ns, tokensv1alpha1.AnnotationRotate+"=audit")
+		Eventually(func() string { return secretToken(ns, "password-reset-token") }).ShouldNot(Equal(second))
+		third := secretToken(ns, "password-reset-token")
+		mustKubectl("apply", "-n", ns, "-f", "config/samples/tokens_v1alpha1_tokenrequest_onetime.yaml")
+		mustKubectl("wait", "-n", ns, "--for=condition=Ready", "tokenrequest/email-confirmation", "--timeout=60s")
+		once := secretToken(ns, "email-confirmation")
+		Eventually(validate).WithArguments(a, once).Should(Equal(answerTrue))
+		Expect(redeem(a, once)).To(Equal(answerTrue))
+		Eventually(func() error {
+			return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "email-confirmation"}, &corev1.Secret{})
+		}).
+			WithTimeout(10*time.Second).Should(MatchError(ContainSubstring("not found")), "spent and deleted")
+
+		want := map[string]int{
+			audit.OpIssue + " " + idOf(limited): 1, audit.OpRedeem + " " + idOf(limited): 1, audit.OpRevoke + " " + idOf(limited): 1,
+			audit.OpIssue + " " + idOf(short): 1, audit.OpExpire + " " + idOf(short): 1,
+			audit.OpIssue + " " + idOf(first): 1, audit.OpReissue + " " + idOf(second): 1, audit.OpRotate + " " + idOf(third): 1,
+			audit.OpIssue + " " + idOf(once): 1, audit.OpRedeem + " " + idOf(once): 1, audit.OpSpend + " " + idOf(once): 1,
+			audit.OpClear + " e2e-audit-clear": 1,
+		}
+		Eventually(func(g Gomega) {
+			got := map[string]int{}
+			for _, e := range auditEvents(g) {
+				key := e.Operation + " " + e.TokenID
+				if e.Operation == audit.OpClear {
+					key = e.Operation + " " + e.RequestID
+				}
+				if _, ours := want[key]; ours {
+					got[key]++
+					g.Expect(e.Outcome).To(Equal(audit.Success), key)
+					g.Expect(e.User).To(BeElementOf("system:anonymous", audit.Actor), key)
+				}
+			}
+			g.Expect(got).To(Equal(want))
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+	})
+
 	It("never writes a token's secret in a log line, an event or a metric", func(ctx SpecContext) {
 		seenTokensMu.Lock()
 		tokens := slices.Clone(seenTokens)
@@ -538,4 +604,47 @@ func secretTokensSeen(ctx SpecContext, ns string) func() map[string]map[string]b
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(h.Stop)
 	return h.Seen
+}
+
+// auditEvents reads the audit lines every replica has written to its standard output.
+func auditEvents(g Gomega) []audit.Event {
+	logs, err := filepath.Glob(filepath.Join(workDir, "replica-*.log"))
+	g.Expect(err).NotTo(HaveOccurred())
+	var events []audit.Event
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		g.Expect(err).NotTo(HaveOccurred())
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if !strings.Contains(line, `"audit":"`+audit.Version+`"`) {
+				continue
+			}
+			var e audit.Event
+			g.Expect(json.Unmarshal([]byte(line), &e)).To(Succeed(), line)
+			events = append(events, e)
+		}
+	}
+	return events
+}
+
+// secretKey is the Secret of a token issued over HTTP.
+func secretKey(_ *replica, tok string) client.ObjectKey {
+	return client.ObjectKey{Namespace: "default", Name: token.HTTPSecretName(strings.SplitN(tok, ":", 2)[0])}
+}
+
+// call sends a request with an optional JSON body and X-Request-Id to a replica and returns
+// its exact answer.
+func call(r *replica, method, path, body, requestID string) string {
+	GinkgoHelper()
+	req, err := http.NewRequest(method, r.url()+path, strings.NewReader(body))
+	Expect(err).NotTo(HaveOccurred())
+	if requestID != "" {
+		req.Header.Set("X-Request-Id", requestID)
+	}
+	resp, err := httpClient.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(resp.StatusCode).To(Equal(http.StatusOK), string(b))
+	return string(b)
 }
