@@ -54,7 +54,7 @@ test: manifests generate fmt vet k8s-bin-dir ## Run unit and envtest suites (bui
 	KUBEBUILDER_ASSETS="$$("$(K8S_BINARIES)")" go test $$(go list ./... | grep -v /test/e2e) -coverprofile cover.out
 
 .PHONY: test-e2e
-test-e2e: manifests generate fmt vet k8s-bin-dir ## Run the end-to-end suite: local control plane, two operator processes, kubectl and HTTP.
+test-e2e: manifests generate fmt vet k8s-bin-dir chromium ## Run the end-to-end suite: local control plane, two operator processes, kubectl, HTTP and a browser.
 	K8S_BIN_DIR="$$("$(K8S_BINARIES)")" go test -tags e2e ./test/e2e/ -timeout 30m -v -ginkgo.v
 
 .PHONY: bench
@@ -65,6 +65,26 @@ bench: build k8s-bin-dir ## Benchmarks: hot functions (go test -bench), then eve
 # Every fuzz target, as package:target.
 FUZZ_TARGETS = internal/token:FuzzParse internal/token:FuzzRecordOf internal/server:FuzzParseIssueRequest internal/server:FuzzValidate \
 	internal/server:FuzzClientAddress internal/server:FuzzParseTokenBody
+
+# The interactive API documentation's npm packages (internal/server/docs/README.md).
+SWAGGER_UI_VERSION ?= 5.35.0
+REDOC_VERSION ?= 2.5.4
+
+.PHONY: docs-assets
+docs-assets: ## Copy Swagger UI and ReDoc, with their licences, from their npm packages into internal/server/docs.
+	@set -e; dest="$(CURDIR)/internal/server/docs"; tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; cd "$$tmp"; \
+	npm pack --silent swagger-ui-dist@$(SWAGGER_UI_VERSION) redoc@$(REDOC_VERSION) >/dev/null; \
+	mkdir s r; tar xzf swagger-ui-dist-$(SWAGGER_UI_VERSION).tgz -C s; tar xzf redoc-$(REDOC_VERSION).tgz -C r; \
+	cp s/package/swagger-ui-bundle.js s/package/swagger-ui.css s/package/swagger-ui-bundle.js.LICENSE.txt "$$dest/"; \
+	cp s/package/LICENSE "$$dest/LICENSE.swagger-ui"; cp s/package/NOTICE "$$dest/NOTICE.swagger-ui"; \
+	cp r/package/bundles/redoc.standalone.js r/package/bundles/redoc.standalone.js.LICENSE.txt "$$dest/"; \
+	cp r/package/LICENSE "$$dest/LICENSE.redoc"
+
+.PHONY: chromium
+chromium: ## Install Debian's chromium (the e2e suite's browser) if it is missing; needs root.
+	@test -x /usr/bin/chromium || { \
+		echo "Installing Debian's chromium for the browser specs"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s) and keep the inputs it found in testdata/fuzz.

@@ -223,6 +223,12 @@ func TestRouting(t *testing.T) {
 		{http.MethodGet, "/app/tokens?continue=%21", http.StatusBadRequest, "", routeList},
 		{http.MethodPost, "/app/tokens", http.StatusMethodNotAllowed, "GET, HEAD", routeList},
 		{http.MethodGet, "/", http.StatusNotFound, "", routeUnknown},
+		{http.MethodGet, "/docs", http.StatusOK, "", routeDocs},
+		{http.MethodGet, "/redoc", http.StatusOK, "", routeRedoc},
+		{http.MethodGet, "/docs/swagger-init.js", http.StatusOK, "", routeDocsAsset},
+		{http.MethodGet, "/docs/LICENSE.redoc", http.StatusNotFound, "", routeDocsAsset},
+		{http.MethodGet, "/docs/", http.StatusNotFound, "", routeUnknown},
+		{http.MethodPost, "/docs", http.StatusMethodNotAllowed, "GET, HEAD", routeDocs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.target, func(t *testing.T) {
@@ -254,4 +260,31 @@ func requestCount(t *testing.T, route string, code int) uint64 {
 		t.Fatal(err)
 	}
 	return m.GetHistogram().GetSampleCount()
+}
+
+// TestDocsPages: the documentation pages load only from this server, and their assets are
+// served with their types.
+func TestDocsPages(t *testing.T) {
+	srv, _, _ := cachedServer()
+	h := srv.Handler()
+	for path, want := range map[string]string{"/docs": "swagger-ui-bundle.js", "/redoc": "redoc.standalone.js"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "/docs/"+want) ||
+			!strings.HasPrefix(rec.Header().Get("Content-Security-Policy"), "default-src 'self'") ||
+			!strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
+			t.Errorf("%s: %d %q %q", path, rec.Code, rec.Header().Get("Content-Type"), rec.Header().Get("Content-Security-Policy"))
+		}
+	}
+	for file, ctype := range map[string]string{"swagger-ui.css": "text/css", "swagger-ui-bundle.js": "text/javascript",
+		"redoc.standalone.js": "text/javascript"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/docs/"+file, nil))
+		if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), ctype) || rec.Body.Len() < 100000 {
+			t.Errorf("%s: %d %q, %d bytes", file, rec.Code, rec.Header().Get("Content-Type"), rec.Body.Len())
+		}
+		if strings.Contains(rec.Body.String(), redocLogo) {
+			t.Errorf("%s still loads %s", file, redocLogo)
+		}
+	}
 }

@@ -245,6 +245,9 @@ func (s *Server) Handler() http.Handler {
 	s.handle(mux, routeClear, on(http.MethodDelete, s.guard(access{path: routeClear}, s.clear, true)))
 	s.handle(mux, routeList, on(http.MethodGet, s.guard(access{path: routeList}, s.list, true)))
 	s.handle(mux, routeOpenAPI, on(http.MethodGet, serveOpenAPI))
+	s.handle(mux, routeDocs, on(http.MethodGet, servePage("swagger.html")))
+	s.handle(mux, routeRedoc, on(http.MethodGet, servePage("redoc.html")))
+	s.handle(mux, routeDocsAsset, on(http.MethodGet, serveDocsAsset))
 	unknown := s.measure(routeUnknown, notFound)
 	mux.Handle("/", unknown)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

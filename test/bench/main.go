@@ -67,15 +67,14 @@ var (
 
 type bench struct {
 	sizes
-	// validated and validateCeiling are the shipped validation throughput and its ceiling,
-	// for the access log's cost.
-	validated, validateCeiling float64
-	cluster                    *localcluster.Cluster
-	c                          client.WithWatch
-	workDir                    string
-	manager                    string
-	out                        string
-	results                    []result
+	// validated is the shipped validation throughput, for the access log's cost.
+	validated float64
+	cluster   *localcluster.Cluster
+	c         client.WithWatch
+	workDir   string
+	manager   string
+	out       string
+	results   []result
 	// memoryLimit is the shipped container memory limit (bytes), the operator's GOMEMLIMIT.
 	memoryLimit int64
 

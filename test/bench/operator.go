@@ -65,8 +65,10 @@ func (b *bench) startOperator(extra ...string) (*operator, error) {
 		"--http-baseline-bind-address=" + addrs[3],
 		"--pprof-bind-address=" + addrs[4],
 		"--http-namespace=" + nsHTTP,
-		// Nothing else: the operator runs with the shipped defaults (access log on, JSON
-		// logs, the failed-validation guard on), as config/default runs it.
+		// As config/default runs it: the audit log on standard output. Nothing else: the
+		// operator runs with the shipped defaults (access log on, JSON logs, the
+		// failed-validation guard on).
+		"--audit-log-path=-",
 	}, extra...)
 	o.cmd = exec.Command(b.manager, args...)
 	// As config/default runs it: GOMEMLIMIT is the shipped memory limit.
