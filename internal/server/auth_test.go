@@ -119,6 +119,15 @@ var _ = Describe("--http-auth=kubernetes", Ordered, func() {
 		Expect(code).To(Equal(http.StatusUnauthorized))
 	})
 
+	It("keeps the documentation readable without a token: it holds no data", func() {
+		for _, path := range []string{"/docs", "/redoc", "/openapi.json", "/docs/swagger-ui.css"} {
+			code, _ := withBearer(http.MethodGet, path, "")
+			Expect(code).To(Equal(http.StatusOK), path)
+		}
+		code, _ := withBearer(http.MethodGet, "/app/tokens", "")
+		Expect(code).To(Equal(http.StatusUnauthorized), "the listing is data")
+	})
+
 	It("answers 403 to a user RBAC does not allow", func() {
 		code, body := withBearer(http.MethodPost, "/app/token", stranger)
 		Expect(code).To(Equal(http.StatusForbidden))

@@ -67,14 +67,15 @@ var (
 
 type bench struct {
 	sizes
-	// validated is the shipped validation throughput, for the access log's cost.
-	validated float64
-	cluster   *localcluster.Cluster
-	c         client.WithWatch
-	workDir   string
-	manager   string
-	out       string
-	results   []result
+	// validated and validateCeiling are the shipped validation throughput and its ceiling,
+	// for the access log's cost.
+	validated, validateCeiling float64
+	cluster                    *localcluster.Cluster
+	c                          client.WithWatch
+	workDir                    string
+	manager                    string
+	out                        string
+	results                    []result
 	// memoryLimit is the shipped container memory limit (bytes), the operator's GOMEMLIMIT.
 	memoryLimit int64
 
