@@ -37,10 +37,16 @@ const Version = "audit.tokens.tokenops.io/v1"
 
 // Operations.
 const (
-	OpIssue    = "issue"    // a token issued over HTTP, or a TokenRequest's first token
-	OpReissue  = "reissue"  // a TokenRequest's Secret re-created after a deletion by hand
-	OpReplace  = "replace"  // a TokenRequest's token replaced after an edit by hand
-	OpRotate   = "rotate"   // a TokenRequest's token rotated
+	OpIssue   = "issue"   // a token issued over HTTP, or a TokenRequest's first token
+	OpReissue = "reissue" // a TokenRequest's Secret re-created after a deletion by hand
+	OpReplace = "replace" // a TokenRequest's token replaced after an edit by hand
+	OpRotate  = "rotate"  // a TokenRequest's token rotated
+	// OpAdopt: a TokenRequest's token found in its Secret but not in its status (written by a
+	// replica that stopped before it recorded it, or whose status patch was lost) and recorded
+	// now. Such a token may lack its issue line (the replica stopped between the two), so an
+	// adopt line keeps the trail complete: every token has an issue, reissue, replace or
+	// rotate line, or an adopt line, or both.
+	OpAdopt    = "adopt"
 	OpRevoke   = "revoke"   // a token issued over HTTP revoked
 	OpRedeem   = "redeem"   // one use of a limited-use token spent
 	OpSpend    = "spend"    // a spent TokenRequest's Secret deleted

@@ -170,9 +170,11 @@ func (r *TokenRequestReconciler) announce(ctx context.Context, tr *tokensv1alpha
 			msg += fmt.Sprintf("; token %s validates until %s", prev.ID, prev.ExpiresAt.Format(time.RFC3339))
 		}
 		r.event(tr, EventTokenRotated, "Rotate", "%s", msg)
-	case p.Secret == nil:
 	case p.Action == actAdopt:
-		log.Info("Adopted the newer token the Secret holds", "secret", klog.KObj(p.Secret), "tokenID", issued.ID)
+		log.Info("Adopted the newer token the Secret holds", "secret", klog.KRef(tr.Namespace, name), "tokenID", issued.ID)
+		writeAudit(ctx, r.Audit, audit.Event{Operation: audit.OpAdopt, Outcome: audit.Success, TokenID: issued.ID,
+			Source: string(token.SourceTokenRequest), Namespace: tr.Namespace, Name: name, TokenRequest: tr.Name, UsesLeft: issued.UsesLeft})
+	case p.Secret == nil:
 	case p.Action == actHeal:
 		log.Info("Healed edited Secret from status", "secret", klog.KObj(p.Secret), "tokenID", issued.ID)
 	case p.Action == actDropPrevious:

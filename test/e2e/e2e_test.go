@@ -528,6 +528,38 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 	})
 
+	It("has one audit line for the birth of every token the suite saw (or its adoption after a crash)", func() {
+		seenTokensMu.Lock()
+		tokens := slices.Clone(seenTokens)
+		seenTokensMu.Unlock()
+		born, adopted := map[string]int{}, map[string]int{}
+		for _, e := range auditEvents(Default) {
+			switch {
+			case e.Outcome != audit.Success:
+			case e.Operation == audit.OpAdopt:
+				adopted[e.TokenID]++
+			case slices.Contains([]string{audit.OpIssue, audit.OpReissue, audit.OpReplace, audit.OpRotate}, e.Operation):
+				born[e.TokenID]++
+			}
+		}
+		ids := map[string]bool{}
+		for _, tok := range tokens {
+			id, _, _ := strings.Cut(tok, ":")
+			ids[id] = true
+		}
+		Expect(len(ids)).To(BeNumerically(">", 20))
+		orphans := 0
+		for id := range ids {
+			Expect(born[id]).To(BeNumerically("<=", 1), "token %s was born twice", id)
+			if born[id] == 0 {
+				Expect(adopted[id]).To(BeNumerically(">=", 1), "token %s has neither an issue nor an adopt line", id)
+				orphans++
+			}
+		}
+		AddReportEntry("audit", fmt.Sprintf("%d tokens seen by the suite: each has one issue line, but %d issued by a killed "+
+			"leader and known only by the survivor's adopt line", len(ids), orphans))
+	})
+
 	It("never writes a token's secret in a log line, an event or a metric", func(ctx SpecContext) {
 		seenTokensMu.Lock()
 		tokens := slices.Clone(seenTokens)
