@@ -39,7 +39,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
-	"github.com/tokenops/token-operator/internal/controller"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -136,13 +135,8 @@ var _ = Describe("The /app HTTP API", func() {
 	})
 
 	It("answers false for an expired token at its expires-at, with no expiry controller running", func(ctx SpecContext) {
-		fake := clocktesting.NewFakeClock(time.Now())
-		stop, srv := startOperator(false, func(s *Server) {
-			s.Clock = fake
-			s.Expiry = noExpirer{}
-		})
+		stop, base, fake := startAtFakeTime(false, nil)
 		defer stop()
-		base := "http://" + srv.Listener.Addr().String()
 
 		tok := issue(base, `{"ttl":"1h"}`)
 		parsed, _ := token.Parse(tok)
@@ -161,13 +155,8 @@ var _ = Describe("The /app HTTP API", func() {
 	})
 
 	It("clears only expired tokens", func(ctx SpecContext) {
-		fake := clocktesting.NewFakeClock(time.Now())
-		stop, srv := startOperator(false, func(s *Server) {
-			s.Clock = fake
-			s.Expiry = &controller.ExpiryReconciler{Client: s.Client, Tokens: s.Tokens, Clock: fake}
-		})
+		stop, base, fake := startAtFakeTime(true, nil)
 		defer stop()
-		base := "http://" + srv.Listener.Addr().String()
 		short := issue(base, `{"ttl":"1h"}`)
 		long := issue(base, `{"ttl":"3h"}`)
 

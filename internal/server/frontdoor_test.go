@@ -31,12 +31,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/audit"
-	"github.com/tokenops/token-operator/internal/controller"
 	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
 )
@@ -50,13 +48,8 @@ func tokenJSON(tok string) string {
 
 var _ = Describe("The body forms of the routes that take a token", func() {
 	It("validate exactly as GET /app/valid/{token} does: same bytes, same metrics", func(ctx SpecContext) {
-		fake := clocktesting.NewFakeClock(time.Now())
-		stop, srv := startOperator(false, func(s *Server) {
-			s.Clock = fake
-			s.Expiry = noExpirer{}
-		})
+		stop, base, fake := startAtFakeTime(false, nil)
 		defer stop()
-		base := "http://" + srv.Listener.Addr().String()
 		expired := issue(base, `{"ttl":"1s"}`)
 		// A spent HTTP token is deleted by its last redemption; one whose count was set to 0
 		// (by hand, here) stays, and so answers "spent" for as long as the spec needs.
@@ -222,13 +215,10 @@ var _ = Describe("GET /app/tokens", func() {
 var _ = Describe("The audit log", func() {
 	run := func(failedValidations bool) (events []audit.Event, tok string) {
 		lines := &lockedBuffer{}
-		fake := clocktesting.NewFakeClock(time.Now())
-		stop, srv := startOperator(false, func(s *Server) {
-			s.Clock, s.Audit, s.AuditFailedValidations = fake, audit.New(lines), failedValidations
-			s.Expiry = &controller.ExpiryReconciler{Client: s.Client, Tokens: s.Tokens, Clock: fake}
+		stop, base, fake := startAtFakeTime(true, func(s *Server) {
+			s.Audit, s.AuditFailedValidations = audit.New(lines), failedValidations
 		})
 		defer stop()
-		base := "http://" + srv.Listener.Addr().String()
 		tok = issue(base, `{"max_uses":2}`)
 		short := issue(base, `{"ttl":"1s"}`)
 		Expect(valid(base, tok)).To(Equal(answerTrue))

@@ -38,6 +38,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -257,4 +258,22 @@ func auditEvents(b *lockedBuffer) []audit.Event {
 		events = append(events, e)
 	}
 	return events
+}
+
+// startAtFakeTime starts an operator whose HTTP API reads a fake clock, as does its expiry
+// (the expiry controller's deletion, or none when expire is false), configured further by
+// configure (nil for nothing); it returns its stop, its base URL and the clock.
+func startAtFakeTime(expire bool, configure func(*Server)) (func(), string, *clocktesting.FakeClock) {
+	GinkgoHelper()
+	fake := clocktesting.NewFakeClock(time.Now())
+	stop, srv := startOperator(false, func(s *Server) {
+		s.Clock, s.Expiry = fake, noExpirer{}
+		if expire {
+			s.Expiry = &controller.ExpiryReconciler{Client: s.Client, Tokens: s.Tokens, Clock: fake}
+		}
+		if configure != nil {
+			configure(s)
+		}
+	})
+	return stop, "http://" + srv.Listener.Addr().String(), fake
 }
