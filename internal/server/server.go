@@ -311,47 +311,6 @@ func (s *Server) measure(route string, h http.HandlerFunc) http.Handler {
 	})
 }
 
-// access is what a request is authorized on: a non-resource URL, and a verb ("" for the
-// method's, in lower case, as for any non-resource URL; HEAD counts as get). No token ever
-// travels in it.
-type access struct {
-	path, verb string
-}
-
-// The access of the routes that take a token. A validation is a get whatever its method:
-// reading a token's validity from a body changes nothing.
-var (
-	accessValidate = access{path: "/app/valid/*", verb: "get"}
-	accessRedeem   = access{path: "/app/redeem/*"}
-	accessToken    = access{path: "/app/token/*"}
-)
-
-// guard puts h behind Auth when protected and Auth is set: a caller is authenticated and
-// authorized before its request body is read.
-func (s *Server) guard(a access, h http.HandlerFunc, protected bool) http.HandlerFunc {
-	if !protected || s.Auth == nil {
-		return h
-	}
-	return func(w http.ResponseWriter, r *http.Request) {
-		verb := a.verb
-		if verb == "" {
-			verb = strings.ToLower(r.Method)
-			if r.Method == http.MethodHead {
-				verb = "get"
-			}
-		}
-		caller, code, detail := s.Auth.admit(r.Context(), r, a.path, verb)
-		if code != 0 {
-			if code == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="token-operator"`)
-			}
-			writeError(w, code, detail)
-			return
-		}
-		h(w, withCaller(r, caller))
-	}
-}
-
 func notFound(w http.ResponseWriter, _ *http.Request) {
 	writeError(w, http.StatusNotFound, "Not Found")
 }
