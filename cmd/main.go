@@ -34,6 +34,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -140,6 +141,11 @@ func setup(mgr ctrl.Manager, c *config) error {
 		return err
 	}
 	if err := setupHTTP(mgr, c, tokens); err != nil {
+		return err
+	}
+	if err := ctrlmetrics.Registry.Register(&controller.StateCollector{
+		Reader: mgr.GetClient(), Tokens: tokens, Log: ctrl.Log.WithName("metrics"),
+	}); err != nil {
 		return err
 	}
 	return errors.Join(

@@ -189,6 +189,19 @@ func (h *pageHeap) Pop() any {
 	return v
 }
 
+// CountByNamespace counts the live token Secrets of one source in each namespace.
+func (x *Index) CountByNamespace(source token.Source) map[string]int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	counts := map[string]int{}
+	for _, r := range x.state.byKey {
+		if r.Source == source && !r.Deleting {
+			counts[r.Namespace]++
+		}
+	}
+	return counts
+}
+
 // Len is the number of token Secrets indexed.
 func (x *Index) Len() int {
 	x.mu.RLock()
