@@ -169,6 +169,11 @@ var _ = Describe("GET /app/tokens", func() {
 		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 		const n = 5000
 		live := createHTTPTokens(ctx, ns.Name, n)
+		// The API server is shared and nothing deletes a namespace's contents here: leave no
+		// 5 000 tokens for another spec's clear to find.
+		DeferCleanup(func(ctx SpecContext) {
+			Expect(k8sClient.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(ns.Name))).To(Succeed())
+		})
 		tr := createTokenRequest(ctx, &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Name: "listed"}})
 		Eventually(valid).WithArguments(apiURL, live[n-1]).Should(Equal(answerTrue))
 
@@ -250,7 +255,9 @@ var _ = Describe("The audit log", func() {
 		Expect(events[2]).To(And(HaveField("TokenID", id), HaveField("UsesLeft", HaveValue(BeEquivalentTo(1))),
 			HaveField("Namespace", httpNamespace), HaveField("Source", "http")))
 		Expect(events[3].TokenID).To(Equal(id))
-		Expect(events[4].Deleted).To(HaveValue(BeEquivalentTo(1)))
+		// At least the short-lived token (another spec's expired tokens may go with it: the
+		// API server is shared).
+		Expect(events[4].Deleted).To(HaveValue(BeNumerically(">=", 1)))
 	})
 
 	It("writes failed validations too when asked", func() {

@@ -141,7 +141,9 @@ func startOperator(withControllers bool, configure func(*Server)) (func(), *Serv
 		APIReader:  mgr.GetAPIReader(),
 		Tokens:     tokens,
 		Expiry:     expiry,
-		AccessLog:  true,
+		// As main wires it: a clear deletes with the expiry controller's concurrency.
+		ClearWorkers: 32,
+		AccessLog:    true,
 		Log: funcr.New(func(prefix, args string) {
 			serverLog.WriteString(prefix + " " + args + "\n")
 		}, funcr.Options{Verbosity: 10}),

@@ -328,24 +328,38 @@ func remember(tok string) {
 	seenTokens = append(seenTokens, tok)
 }
 
-// metric reads one unlabelled sample from a replica's metrics endpoint.
+// metric reads one unlabelled sample from a replica's metrics endpoint; it must be there.
 func (r *replica) metric(name string) float64 {
+	GinkgoHelper()
+	v, ok := r.series(name, "")
+	if !ok {
+		Fail("no metric " + name)
+	}
+	return v
+}
+
+// series reads the sample name{labels} ("" for none) from a replica's metrics endpoint; ok is
+// false when the series is not there.
+func (r *replica) series(name, labels string) (float64, bool) {
 	GinkgoHelper()
 	resp, err := httpClient.Get("http://" + r.metricsAddr + "/metrics")
 	Expect(err).NotTo(HaveOccurred())
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	Expect(err).NotTo(HaveOccurred())
+	prefix := name + " "
+	if labels != "" {
+		prefix = name + "{" + labels + "} "
+	}
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
 			var v float64
 			_, err := fmt.Sscan(rest, &v)
 			Expect(err).NotTo(HaveOccurred())
-			return v
+			return v, true
 		}
 	}
-	Fail("no metric " + name)
-	return 0
+	return 0, false
 }
 
 func (r *replica) running() bool {

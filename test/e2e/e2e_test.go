@@ -27,7 +27,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -683,25 +682,6 @@ func call(r *replica, method, path, body, requestID string) string {
 }
 
 var _ = Describe("The expiry gauges", func() {
-	// series reads the value of one sample from a replica's metrics endpoint; ok is false when
-	// the series is not there.
-	series := func(r *replica, name, labels string) (float64, bool) {
-		GinkgoHelper()
-		resp, err := httpClient.Get("http://" + r.metricsAddr + "/metrics")
-		Expect(err).NotTo(HaveOccurred())
-		defer func() { _ = resp.Body.Close() }()
-		b, err := io.ReadAll(resp.Body)
-		Expect(err).NotTo(HaveOccurred())
-		for line := range strings.SplitSeq(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, name+"{"+labels+"} "); ok {
-				f, err := strconv.ParseFloat(v, 64)
-				Expect(err).NotTo(HaveOccurred())
-				return f, true
-			}
-		}
-		return 0, false
-	}
-
 	It("show a TokenRequest's expiry as its status says, on every replica, until it is deleted", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		mustKubectl("apply", "-n", ns, "-f", sample)
@@ -711,16 +691,16 @@ var _ = Describe("The expiry gauges", func() {
 		labels := `name="password-reset",namespace="` + ns + `"`
 		for _, r := range replicas {
 			Eventually(func() float64 {
-				v, _ := series(r, "tokenoperator_token_expiration_timestamp_seconds", labels)
+				v, _ := r.series("tokenoperator_token_expiration_timestamp_seconds", labels)
 				return v
 			}).
 				Should(Equal(float64(tr.Status.ExpiresAt.Unix())), r.name)
-			ready, ok := series(r, "tokenoperator_tokenrequest_ready", `condition="True",`+labels)
+			ready, ok := r.series("tokenoperator_tokenrequest_ready", `condition="True",`+labels)
 			Expect([]any{ready, ok}).To(Equal([]any{1.0, true}), r.name)
 		}
 		mustKubectl("delete", "tokenrequest", "password-reset", "-n", ns)
 		for _, r := range replicas {
-			Eventually(func() bool { _, ok := series(r, "tokenoperator_token_expiration_timestamp_seconds", labels); return ok }).
+			Eventually(func() bool { _, ok := r.series("tokenoperator_token_expiration_timestamp_seconds", labels); return ok }).
 				Should(BeFalse(), r.name)
 		}
 	})
