@@ -17,7 +17,7 @@ limitations under the License.
 package server
 
 import (
-	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
 	"net/http"
@@ -27,23 +27,29 @@ import (
 	"github.com/tokenops/token-operator/internal/token"
 )
 
-// requestIDKey is the context key of a request's id.
-type requestIDKey struct{}
+// requestIDHeader carries a request's id, in the request and back in its answer.
+const requestIDHeader = "X-Request-Id"
 
-// withRequestID gives the request an id: the client's X-Request-Id when it is a plain one
-// (at most 64 letters, digits, '-', '_' or '.'), else a new random one. The answer carries it
-// back in X-Request-Id; the access log and the audit log name it.
-func withRequestID(w http.ResponseWriter, r *http.Request) (*http.Request, string) {
-	id := r.Header.Get("X-Request-Id")
+// setRequestID gives a request an id: the client's X-Request-Id when it is a plain one (at
+// most 64 letters, digits, '-', '_' or '.'), else a new random one. The answer carries it back
+// in X-Request-Id, which is where the audit log reads it (requestID); the access log names it.
+func setRequestID(w http.ResponseWriter, r *http.Request) string {
+	id := r.Header.Get(requestIDHeader)
 	if !plainID(id) {
 		var b [8]byte
-		for i := range b {
-			b[i] = byte(rand.Uint32()) //nolint:gosec // a request id, not a secret
-		}
+		binary.BigEndian.PutUint64(b[:], rand.Uint64()) //nolint:gosec // a request id, not a secret
 		id = hex.EncodeToString(b[:])
 	}
-	w.Header()["X-Request-Id"] = []string{id}
-	return r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)), id
+	w.Header()[requestIDHeader] = []string{id}
+	return id
+}
+
+// requestID is the id setRequestID gave the request answered through w.
+func requestID(w http.ResponseWriter) string {
+	if v := w.Header()[requestIDHeader]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func plainID(id string) bool {
@@ -56,9 +62,9 @@ func plainID(id string) bool {
 	}) < 0
 }
 
-// audit writes one audit line for a request, adding who asked (the user Auth admitted, else
-// system:anonymous), from where, with which agent, and the request's id.
-func (s *Server) audit(r *http.Request, e audit.Event) {
+// audit writes one audit line for a request answered through w, adding who asked (the user
+// Auth admitted, else system:anonymous), from where, with which agent, and the request's id.
+func (s *Server) audit(w http.ResponseWriter, r *http.Request, e audit.Event) {
 	if s.Audit == nil {
 		return
 	}
@@ -66,7 +72,7 @@ func (s *Server) audit(r *http.Request, e audit.Event) {
 	if u := callerOf(r.Context()); u != nil {
 		e.User, e.Groups = u.GetName(), u.GetGroups()
 	}
-	e.RequestID, _ = r.Context().Value(requestIDKey{}).(string)
+	e.RequestID = requestID(w)
 	if a := ClientAddress(r, s.TrustedProxies); a.IsValid() {
 		e.ClientAddress = a.String()
 	}
@@ -78,7 +84,7 @@ func (s *Server) audit(r *http.Request, e audit.Event) {
 
 // auditFailure writes a failed validation, redemption or revocation of presented, when
 // AuditFailedValidations asks for them: its public id only, and what the check found.
-func (s *Server) auditFailure(r *http.Request, op, result, presented string) {
+func (s *Server) auditFailure(w http.ResponseWriter, r *http.Request, op, result, presented string) {
 	if !s.AuditFailedValidations {
 		return
 	}
@@ -86,5 +92,5 @@ func (s *Server) auditFailure(r *http.Request, op, result, presented string) {
 	if tok, err := token.Parse(presented); err == nil {
 		e.TokenID = tok.ID
 	}
-	s.audit(r, e)
+	s.audit(w, r, e)
 }

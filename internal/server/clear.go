@@ -54,11 +54,11 @@ func (s *Server) clear(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.Log.Error(err, "Failed to delete some expired token Secrets", "deleted", deleted, "failed", failed)
 		e.Outcome, e.Reason = audit.Failure, fmt.Sprintf("%d expired tokens could not be deleted", failed)
-		s.audit(r, e)
+		s.audit(w, r, e)
 		writeError(w, http.StatusServiceUnavailable, "some expired tokens could not be deleted; try again")
 		return
 	}
-	s.audit(r, e)
+	s.audit(w, r, e)
 	s.Log.V(1).Info("Cleared expired tokens", "deleted", deleted)
 	writeBody(w, http.StatusOK, answerValid)
 }

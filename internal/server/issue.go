@@ -124,12 +124,12 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	if err := s.Client.Create(ctx, secret); err != nil {
 		s.Log.Error(err, "Failed to store an issued token", "secret", klog.KObj(secret), "tokenID", issued.ID)
 		e.Outcome, e.Reason = audit.Failure, storeFailure(err)
-		s.audit(r, e)
+		s.audit(w, r, e)
 		writeError(w, http.StatusServiceUnavailable, "the token could not be stored: "+storeFailure(err))
 		return
 	}
 	e.Outcome = audit.Success
-	s.audit(r, e)
+	s.audit(w, r, e)
 	metrics.TokensIssued.WithLabelValues(string(token.SourceHTTP)).Inc()
 	// The API server has stored it: index it now, so that it validates here the moment the
 	// client has it. The watch's event for it then only confirms it.

@@ -56,7 +56,7 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request, presented string
 		if err != nil {
 			e.Outcome, e.Reason = audit.Failure, storeFailure(err)
 		}
-		s.audit(r, e)
+		s.audit(w, r, e)
 	}
 	if err != nil {
 		s.Log.Error(err, "Failed to redeem a token")

@@ -48,14 +48,14 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, presented string
 	result, rec := s.check(presented) // expired and spent tokens are revoked too
 	if rec == nil {
 		s.chargeFailure(r)
-		s.auditFailure(r, audit.OpRevoke, result, presented)
+		s.auditFailure(w, r, audit.OpRevoke, result, presented)
 		writeBody(w, http.StatusOK, answerInvalid)
 		return
 	}
 	e := audit.Of(audit.OpRevoke, audit.Failure, rec)
 	if rec.Source != token.SourceHTTP {
 		e.Reason = "issued for a TokenRequest"
-		s.audit(r, e)
+		s.audit(w, r, e)
 		writeError(w, http.StatusConflict, "issued for a TokenRequest: delete the TokenRequest to revoke it")
 		return
 	}
@@ -70,16 +70,16 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, presented string
 		// revoked by someone else or expired.
 		s.Tokens.Forget(rec.Key(), uid)
 		e.Reason = "gone already"
-		s.audit(r, e)
+		s.audit(w, r, e)
 		writeBody(w, http.StatusOK, answerInvalid)
 	case err != nil:
 		e.Reason = storeFailure(err)
-		s.audit(r, e)
+		s.audit(w, r, e)
 		writeError(w, http.StatusServiceUnavailable, "the token could not be revoked: "+storeFailure(err))
 	default:
 		s.Log.Info("Revoked token", "secret", klog.KRef(rec.Namespace, rec.Name), "tokenID", rec.Current.ID.String())
 		e.Outcome = audit.Success
-		s.audit(r, e)
+		s.audit(w, r, e)
 		writeBody(w, http.StatusOK, answerValid)
 	}
 }

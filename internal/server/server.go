@@ -300,7 +300,7 @@ func (s *Server) measure(route string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		r, id := withRequestID(w, r)
+		id := setRequestID(w, r)
 		h(rec, r)
 		elapsed := time.Since(start)
 		metrics.RequestDuration.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(elapsed.Seconds())

@@ -57,7 +57,7 @@ func (s *Server) answerResult(w http.ResponseWriter, r *http.Request, counter *p
 		return
 	}
 	s.chargeFailure(r)
-	s.auditFailure(r, op, result, presented)
+	s.auditFailure(w, r, op, result, presented)
 	writeBody(w, http.StatusOK, answerInvalid)
 }
 
