@@ -135,8 +135,10 @@ func decide(o observed) plan {
 
 	c := o.Cached
 	switch {
-	case c == nil && !o.Inspected && !isRecorded:
-		return issue(o) // Create never overwrites: a Secret the index has not seen is inspected then
+	case c == nil && o.Live == nil && !isRecorded:
+		// No token and no Secret, as far as the index or the API server knows. Create never
+		// overwrites: a Secret the index has not seen is inspected then.
+		return issue(o)
 	case c != nil && !c.ControlledBy(tr.UID), o.Live != nil && !metav1.IsControlledBy(o.Live, tr):
 		return plan{Action: actConflict}
 	case c != nil && c.Spent() && !requested:
@@ -145,8 +147,6 @@ func decide(o observed) plan {
 		return plan{Action: actWait, Issued: recorded}
 	case !o.Inspected:
 		return plan{Action: actInspect}
-	case o.Live == nil && !isRecorded:
-		return issue(o)
 	case o.Live == nil:
 		return recreate(o, recorded)
 	case !isRecorded:
