@@ -206,6 +206,8 @@ func TestRouting(t *testing.T) {
 		{http.MethodPost, "/app/redeem", http.StatusBadRequest, "", routeRedeemBody},
 		{http.MethodGet, "/app/valid/a%2Fb", http.StatusNotFound, "", routeUnknown},
 		{http.MethodPut, "/app/valid/a%2Fb", http.StatusNotFound, "", routeUnknown},
+		{http.MethodGet, "/app/valid/" + stored.String(), http.StatusOK, "", routeValidate}, // still routed after a %2F
+		{http.MethodPut, "/app/valid/y", http.StatusMethodNotAllowed, "GET, HEAD, POST", routeValidate},
 		{http.MethodGet, "/app/valid/", http.StatusNotFound, "", routeUnknown},
 		{http.MethodGet, "/app/valid/a/b", http.StatusNotFound, "", routeUnknown},
 		{http.MethodGet, "/app/valid/x/../y", http.StatusNotFound, "", routeUnknown},

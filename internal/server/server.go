@@ -281,7 +281,8 @@ func (s *Server) handle(mux *http.ServeMux, route string, endpoints ...endpoint)
 	oneSegment := func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.Contains(r.PathValue("token"), "/") {
-				h = unknown
+				unknown.ServeHTTP(w, r)
+				return
 			}
 			h.ServeHTTP(w, r)
 		})
