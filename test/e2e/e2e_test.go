@@ -475,7 +475,7 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 		Expect(redeem(b, limited)).To(Equal(answerTrue))
 		Expect(call(a, http.MethodDelete, "/app/token", `{"token":"`+limited+`"}`, "")).To(Equal(answerTrue))
 		short := issue(b, `{"ttl":"2s"}`)
-		Eventually(func() error { return k8sClient.Get(ctx, secretKey(a, short), &corev1.Secret{}) }).
+		Eventually(func() error { return k8sClient.Get(ctx, httpSecretKey(short), &corev1.Secret{}) }).
 			WithTimeout(10*time.Second).Should(MatchError(ContainSubstring("not found")), "expired and deleted")
 		Expect(call(b, http.MethodDelete, "/app/clear/all/tokens", "", "e2e-audit-clear")).To(Equal(answerTrue))
 
@@ -658,8 +658,8 @@ func auditEvents(g Gomega) []audit.Event {
 	return events
 }
 
-// secretKey is the Secret of a token issued over HTTP.
-func secretKey(_ *replica, tok string) client.ObjectKey {
+// httpSecretKey is the Secret of a token issued over HTTP (the replicas run with --http-namespace=default).
+func httpSecretKey(tok string) client.ObjectKey {
 	return client.ObjectKey{Namespace: "default", Name: token.HTTPSecretName(strings.SplitN(tok, ":", 2)[0])}
 }
 
