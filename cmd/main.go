@@ -22,7 +22,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
@@ -143,16 +145,19 @@ func setup(mgr ctrl.Manager, c *config) error {
 	if err := setupHTTP(mgr, c, tokens); err != nil {
 		return err
 	}
+	// The same checks answer /readyz and the tokenoperator_ready gauge.
+	ready := map[string]healthz.Checker{"token-index": tokens.ReadyCheck, "http-api": c.api.ReadyCheck}
 	if err := ctrlmetrics.Registry.Register(&controller.StateCollector{
 		Reader: mgr.GetClient(), Tokens: tokens, Log: ctrl.Log.WithName("metrics"),
+		Ready: slices.Collect(maps.Values(ready)),
 	}); err != nil {
 		return err
 	}
-	return errors.Join(
-		mgr.AddHealthzCheck("healthz", healthz.Ping),
-		mgr.AddReadyzCheck("token-index", tokens.ReadyCheck),
-		mgr.AddReadyzCheck("http-api", c.api.ReadyCheck),
-	)
+	errs := []error{mgr.AddHealthzCheck("healthz", healthz.Ping)}
+	for name, check := range ready {
+		errs = append(errs, mgr.AddReadyzCheck(name, check))
+	}
+	return errors.Join(errs...)
 }
 
 // setupControllers registers the TokenRequest and expiry controllers, driven by tokens.

@@ -26,10 +26,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/index"
-	"github.com/tokenops/token-operator/internal/token"
 )
 
 // tokenRequestLabels name a TokenRequest in its gauges.
@@ -42,12 +42,22 @@ var (
 	renewalDesc = prometheus.NewDesc("tokenoperator_token_renewal_timestamp_seconds",
 		"When a rotating TokenRequest's token is renewed (Unix seconds), from its status.", tokenRequestLabels, nil)
 	readyDesc = prometheus.NewDesc("tokenoperator_tokenrequest_ready",
-		"A TokenRequest's Ready condition: 1 for its status (True, False or Unknown), 0 for the others.",
-		append(slices.Clone(tokenRequestLabels), "condition"), nil)
+		"A TokenRequest's Ready condition: 1 for its status (True, False or Unknown), 0 for the others; "+
+			"reason is the condition's reason (Issued, Expired, Spent, SecretConflict, InvalidSpec, ...).",
+		append(slices.Clone(tokenRequestLabels), "condition", "reason"), nil)
 	httpTokensDesc = prometheus.NewDesc("tokenoperator_http_tokens",
 		"Live tokens issued over HTTP, by the namespace of their Secrets (counted, not one series each).",
 		[]string{"namespace"}, nil)
+	lingeringDesc = prometheus.NewDesc("tokenoperator_expired_tokens_lingering",
+		"Token Secrets whose token expired more than a minute ago and that still exist, by namespace.",
+		[]string{"namespace"}, nil)
+	replicaReadyDesc = prometheus.NewDesc("tokenoperator_ready",
+		"1 while this replica passes its readiness checks (token index loaded, HTTP API serving), else 0.", nil, nil)
 )
+
+// LingerAfter is how long after its expiry a token Secret counts as lingering: the expiry
+// controller deletes it within seconds, so a minute means deletions are failing or stuck.
+const LingerAfter = time.Minute
 
 // StateCollector exports the state of every TokenRequest, in cert-manager's shape (an
 // expiration timestamp, a one-hot Ready status), and the live count of tokens issued over
@@ -61,20 +71,36 @@ type StateCollector struct {
 	Tokens *index.Index
 	// Log receives a failed list; the scrape then has no TokenRequest series.
 	Log logr.Logger
+	// Ready are the replica's readiness checks, as /readyz runs them.
+	Ready []healthz.Checker
+	// Now reads the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Describe sends the descriptors of the gauges.
 func (c *StateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{expirationDesc, renewalDesc, readyDesc, httpTokensDesc} {
+	for _, d := range []*prometheus.Desc{expirationDesc, renewalDesc, readyDesc, httpTokensDesc, lingeringDesc, replicaReadyDesc} {
 		ch <- d
 	}
 }
 
 // Collect sends the gauges' values as they are now.
 func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	ready := 1.0
+	for _, check := range c.Ready {
+		if check(nil) != nil {
+			ready = 0
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(replicaReadyDesc, prometheus.GaugeValue, ready)
 	if c.Tokens != nil {
-		for ns, n := range c.Tokens.CountByNamespace(token.SourceHTTP) {
-			ch <- prometheus.MustNewConstMetric(httpTokensDesc, prometheus.GaugeValue, float64(n), ns)
+		for ns, n := range c.Tokens.CensusByNamespace(now().Add(-LingerAfter)) {
+			ch <- prometheus.MustNewConstMetric(httpTokensDesc, prometheus.GaugeValue, float64(n.HTTP), ns)
+			ch <- prometheus.MustNewConstMetric(lingeringDesc, prometheus.GaugeValue, float64(n.Lingering), ns)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -102,16 +128,16 @@ func stateMetrics(tr *tokensv1alpha1.TokenRequest) []prometheus.Metric {
 	}
 	gauge(expirationDesc, tr.Status.ExpiresAt)
 	gauge(renewalDesc, tr.Status.RenewalTime)
-	status := metav1.ConditionUnknown
+	status, reason := metav1.ConditionUnknown, ""
 	if c := meta.FindStatusCondition(tr.Status.Conditions, tokensv1alpha1.ConditionReady); c != nil {
-		status = c.Status
+		status, reason = c.Status, c.Reason
 	}
 	for _, s := range []metav1.ConditionStatus{metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionUnknown} {
 		v := 0.0
 		if s == status {
 			v = 1
 		}
-		out = append(out, prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, v, tr.Namespace, tr.Name, string(s)))
+		out = append(out, prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, v, tr.Namespace, tr.Name, string(s), reason))
 	}
 	return out
 }

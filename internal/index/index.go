@@ -189,15 +189,30 @@ func (h *pageHeap) Pop() any {
 	return v
 }
 
-// CountByNamespace counts the live token Secrets of one source in each namespace.
-func (x *Index) CountByNamespace(source token.Source) map[string]int {
+// Census is what the index holds in one namespace, for the metrics.
+type Census struct {
+	// HTTP counts the live token Secrets issued over HTTP.
+	HTTP int
+	// Lingering counts the token Secrets, of any source, whose token expired before the
+	// cutoff and that are still there: the expiry controller deletes them within seconds.
+	Lingering int
+}
+
+// CensusByNamespace counts, in one pass, what the metrics report of each namespace that
+// holds a token Secret.
+func (x *Index) CensusByNamespace(cutoff time.Time) map[string]Census {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	counts := map[string]int{}
+	counts := map[string]Census{}
 	for _, r := range x.state.byKey {
-		if r.Source == source && !r.Deleting {
-			counts[r.Namespace]++
+		c := counts[r.Namespace]
+		if r.Source == token.SourceHTTP && !r.Deleting {
+			c.HTTP++
 		}
+		if r.Expired(cutoff) {
+			c.Lingering++
+		}
+		counts[r.Namespace] = c
 	}
 	return counts
 }
