@@ -58,6 +58,11 @@ var (
 	}, []string{"route", "code"})
 )
 
+// Collectors are this package's metrics, as init registers them on controller-runtime's registry.
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{TokensIssued, ExpiredDeleted, Validations, Redemptions, RequestDuration}
+}
+
 func init() {
-	metrics.Registry.MustRegister(TokensIssued, ExpiredDeleted, Validations, Redemptions, RequestDuration)
+	metrics.Registry.MustRegister(Collectors()...)
 }
