@@ -20,9 +20,16 @@ help: ## Display this help.
 
 ##@ Development
 
+CHART_DIR = charts/token-operator
+
 .PHONY: manifests
-manifests: controller-gen ## Generate ClusterRole and CustomResourceDefinition objects.
+manifests: controller-gen ## Generate ClusterRole and CustomResourceDefinition objects, the PrometheusRule and the Helm chart's copies of config/.
 	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	hack/prometheusrule.sh > config/prometheus/prometheusrule.yaml
+	rm -rf "$(CHART_DIR)/files" && mkdir -p "$(CHART_DIR)/files/rbac"
+	cp config/crd/bases/tokens.tokenops.io_tokenrequests.yaml "$(CHART_DIR)/files/crd.yaml"
+	cp $$(ls config/rbac/*.yaml | grep -v /kustomization.yaml) "$(CHART_DIR)/files/rbac/"
+	cp config/prometheus/alerts.yaml config/prometheus/grafana-dashboard.json "$(CHART_DIR)/files/"
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy, DeepCopyInto and DeepCopyObject implementations.
@@ -50,12 +57,19 @@ verify: manifests generate fmt tidy ## Regenerate everything and fail if that ch
 	fi
 
 .PHONY: test
-test: manifests generate fmt vet k8s-bin-dir ## Run unit and envtest suites (builds the control-plane binaries on first use).
-	KUBEBUILDER_ASSETS="$$("$(K8S_BINARIES)")" go test $$(go list ./... | grep -v /test/e2e) -coverprofile cover.out
+test: manifests generate fmt vet k8s-bin-dir helm test-monitoring ## Run unit and envtest suites, helm lint and the alert tests (builds the control-plane binaries on first use).
+	"$(HELM)" lint --strict "$(CHART_DIR)"
+	"$(HELM)" lint --strict "$(CHART_DIR)" -f "$(CHART_DIR)/ci/all-values.yaml"
+	HELM="$(HELM)" KUBEBUILDER_ASSETS="$$("$(K8S_BINARIES)")" go test $$(go list ./... | grep -v /test/e2e) -coverprofile cover.out
+
+.PHONY: test-monitoring
+test-monitoring: promtool ## Check the alert rules and run their unit tests (promtool check rules, promtool test rules).
+	"$(PROMTOOL)" check rules config/prometheus/alerts.yaml
+	"$(PROMTOOL)" test rules config/prometheus/alerts_test.yaml
 
 .PHONY: test-e2e
-test-e2e: manifests generate fmt vet k8s-bin-dir chromium ## Run the end-to-end suite: local control plane, two operator processes, kubectl, HTTP and a browser.
-	K8S_BIN_DIR="$$("$(K8S_BINARIES)")" go test -tags e2e ./test/e2e/ -timeout 30m -v -ginkgo.v
+test-e2e: manifests generate fmt vet k8s-bin-dir chromium helm ## Run the end-to-end suite: local control plane, two operator processes, kubectl, HTTP and a browser.
+	HELM="$(HELM)" K8S_BIN_DIR="$$("$(K8S_BINARIES)")" go test -tags e2e ./test/e2e/ -timeout 30m -v -ginkgo.v
 
 .PHONY: bench
 bench: build k8s-bin-dir ## Benchmarks: hot functions (go test -bench), then every scenario beside its ceiling; BENCH_QUICK=1 runs briefly.

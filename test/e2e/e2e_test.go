@@ -695,7 +695,7 @@ var _ = Describe("The expiry gauges", func() {
 				return v
 			}).
 				Should(Equal(float64(tr.Status.ExpiresAt.Unix())), r.name)
-			ready, ok := r.series("tokenoperator_tokenrequest_ready", `condition="True",`+labels)
+			ready, ok := r.series("tokenoperator_tokenrequest_ready", `condition="True",`+labels+`,reason="Issued"`)
 			Expect([]any{ready, ok}).To(Equal([]any{1.0, true}), r.name)
 		}
 		mustKubectl("delete", "tokenrequest", "password-reset", "-n", ns)
