@@ -122,8 +122,9 @@ lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
 ##@ Build
 
 .PHONY: build
-build: manifests generate fmt vet ## Build manager binary.
+build: manifests generate fmt vet ## Build the manager binary and the kubectl plugin (bin/kubectl-tokenops).
 	CGO_ENABLED=0 go build -trimpath -o bin/manager ./cmd
+	CGO_ENABLED=0 go build -trimpath -o bin/kubectl-tokenops ./cmd/kubectl-tokenops
 
 # Flags of the operator for `make run` and `make run-cluster`.
 RUN_ARGS ?= --http-bind-address=127.0.0.1:8000 --health-probe-bind-address=127.0.0.1:8081 \

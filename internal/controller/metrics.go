@@ -32,8 +32,11 @@ import (
 	"github.com/tokenops/token-operator/internal/index"
 )
 
+// labelNamespace is the namespace label of every gauge.
+const labelNamespace = "namespace"
+
 // tokenRequestLabels name a TokenRequest in its gauges.
-var tokenRequestLabels = []string{"namespace", "name"}
+var tokenRequestLabels = []string{labelNamespace, "name"}
 
 // The state gauges, computed at each scrape.
 var (
@@ -47,10 +50,10 @@ var (
 		append(slices.Clone(tokenRequestLabels), "condition", "reason"), nil)
 	httpTokensDesc = prometheus.NewDesc("tokenoperator_http_tokens",
 		"Live tokens issued over HTTP, by the namespace of their Secrets (counted, not one series each).",
-		[]string{"namespace"}, nil)
+		[]string{labelNamespace}, nil)
 	lingeringDesc = prometheus.NewDesc("tokenoperator_expired_tokens_lingering",
 		"Token Secrets whose token expired more than a minute ago and that still exist, by namespace.",
-		[]string{"namespace"}, nil)
+		[]string{labelNamespace}, nil)
 	replicaReadyDesc = prometheus.NewDesc("tokenoperator_ready",
 		"1 while this replica passes its readiness checks (token index loaded, HTTP API serving), else 0.", nil, nil)
 )
