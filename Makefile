@@ -126,8 +126,10 @@ build: manifests generate fmt vet ## Build the manager binary and the kubectl pl
 	CGO_ENABLED=0 go build -trimpath -o bin/manager ./cmd
 	CGO_ENABLED=0 go build -trimpath -o bin/kubectl-tokenops ./cmd/kubectl-tokenops
 
-# Flags of the operator for `make run` and `make run-cluster`.
-RUN_ARGS ?= --http-bind-address=127.0.0.1:8000 --health-probe-bind-address=127.0.0.1:8081 \
+# Flags of the operator for `make run` and `make run-cluster`: leader election as shipped (its
+# Lease in the namespace default, as there is no pod namespace), local addresses, plain metrics.
+RUN_ARGS ?= --leader-elect --leader-election-namespace=default \
+	--http-bind-address=127.0.0.1:8000 --health-probe-bind-address=127.0.0.1:8081 \
 	--metrics-bind-address=127.0.0.1:8080 --metrics-secure=false --zap-devel
 
 .PHONY: run

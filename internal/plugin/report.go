@@ -167,11 +167,14 @@ func eventTime(e corev1.Event) time.Time {
 
 // usesLeft reads the Secret's uses-left annotation for a limited-use token.
 func usesLeft(tr *tokensv1alpha1.TokenRequest, secret *corev1.Secret) string {
+	c := meta.FindStatusCondition(tr.Status.Conditions, tokensv1alpha1.ConditionReady)
 	switch {
 	case tr.Spec.MaxUses == nil:
 		return "unlimited"
+	case c != nil && c.Reason == tokensv1alpha1.ReasonSpent:
+		return fmt.Sprintf("0 of %d (spent)", *tr.Spec.MaxUses)
 	case secret == nil:
-		return fmt.Sprintf("unknown (Secret not readable), of %d", *tr.Spec.MaxUses)
+		return fmt.Sprintf("unknown (no readable Secret), of %d", *tr.Spec.MaxUses)
 	}
 	if v, ok := secret.Annotations[token.AnnotationUsesLeft]; ok {
 		return fmt.Sprintf("%s of %d", v, *tr.Spec.MaxUses)

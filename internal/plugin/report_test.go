@@ -198,7 +198,23 @@ Token ID:   -
 Revision:   -
 Expires:    -
 Renews:     never (no spec.rotation)
-Uses left:  unknown (Secret not readable), of 2
+Uses left:  unknown (no readable Secret), of 2
+Events:
+  <none>
+`},
+		{"spent", &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "once"},
+			Spec: tokensv1alpha1.TokenRequestSpec{MaxUses: ptr.To[int64](1)},
+			Status: tokensv1alpha1.TokenRequestStatus{Conditions: []metav1.Condition{{Type: tokensv1alpha1.ConditionReady,
+				Status: metav1.ConditionFalse, Reason: "Spent", Message: "used"}}, SecretName: "once", TokenID: "77", Revision: 1,
+				ExpiresAt: at(time.Hour)}}, nil, nil, `Name:       once
+Namespace:  apps
+Ready:      False (Spent): used
+Secret:     once
+Token ID:   77
+Revision:   1
+Expires:    2026-11-29T11:00:00Z (in 60m)
+Renews:     never (no spec.rotation)
+Uses left:  0 of 1 (spent)
 Events:
   <none>
 `},
