@@ -29,6 +29,8 @@ manifests: controller-gen ## Generate ClusterRole and CustomResourceDefinition o
 	rm -rf "$(CHART_DIR)/files" && mkdir -p "$(CHART_DIR)/files/rbac"
 	cp config/crd/bases/tokens.tokenops.io_tokenrequests.yaml "$(CHART_DIR)/files/crd.yaml"
 	cp $$(ls config/rbac/*.yaml | grep -v /kustomization.yaml) "$(CHART_DIR)/files/rbac/"
+	mkdir -p "$(CHART_DIR)/files/restart-targets"
+	cp config/components/restart-targets/role.yaml config/components/restart-targets/role_binding.yaml "$(CHART_DIR)/files/restart-targets/"
 	cp config/prometheus/alerts.yaml config/prometheus/grafana-dashboard.json "$(CHART_DIR)/files/"
 
 .PHONY: generate

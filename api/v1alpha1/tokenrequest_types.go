@@ -17,6 +17,9 @@ limitations under the License.
 package v1alpha1
 
 import (
+	"fmt"
+	"hash/fnv"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -89,6 +92,56 @@ type Rotation struct {
 	// +kubebuilder:validation:Maximum=99
 	// +optional
 	RenewBeforePercentage *int32 `json:"renewBeforePercentage,omitempty"`
+
+	// restartTargets are workloads in the TokenRequest's namespace that read the token through
+	// environment variables (env, envFrom) and so only see a new one when their pods restart.
+	// After each rotation and each re-issue the controller restarts them as `kubectl rollout
+	// restart` does, at once, while the previous token still validates: it sets the
+	// tokens.tokenops.io/restartedAt annotation and the token revision on each one's pod
+	// template, exactly once per revision. Workloads that mount the Secret as a volume need
+	// no restart. Patching workloads needs the opt-in RBAC (see the README); without it the
+	// controller reports RestartFailed and the token still rotates. At most 20.
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=atomic
+	// +optional
+	RestartTargets []RestartTarget `json:"restartTargets,omitempty"`
+}
+
+// RestartTarget names workloads to restart after a new token: one by name, or every one of
+// its kind whose labels match a selector. Set exactly one of name and selector.
+// +kubebuilder:validation:XValidation:rule="has(self.name) != has(self.selector)",message="set exactly one of name and selector"
+type RestartTarget struct {
+	// kind is Deployment, StatefulSet or DaemonSet (group apps).
+	// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
+	// +required
+	Kind string `json:"kind"`
+
+	// name is one workload of that kind in the TokenRequest's namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// selector matches the workloads of that kind in the TokenRequest's namespace by label.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+}
+
+// WorkloadRestart is what the controller last did to one workload of spec.rotation.restartTargets.
+type WorkloadRestart struct {
+	// kind is the workload's kind: Deployment, StatefulSet or DaemonSet.
+	Kind string `json:"kind"`
+	// name is the workload's name.
+	Name string `json:"name"`
+	// revision is the token revision the workload was last restarted for (0: never).
+	// +optional
+	Revision int64 `json:"revision,omitempty"`
+	// time is when it was restarted for that revision.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+	// error says why the last restart failed (RBAC, a missing workload); empty when it worked.
+	// +optional
+	Error string `json:"error,omitempty"`
 }
 
 // AnnotationRotate on a TokenRequest asks for a new token now, like `cmctl renew`: every new
@@ -131,6 +184,24 @@ const (
 	// ReasonSpent means the last use of a limited-use token was redeemed; its Secret is
 	// deleted and the TokenRequest stays.
 	ReasonSpent = "Spent"
+
+	// ConditionRolloutOverlap is present with spec.rotation.restartTargets: False (reason
+	// OverlapTooShort) when the old token validates for less than MinRolloutOverlap after a
+	// rotation, too short for a rollout of the restarted workloads to finish.
+	ConditionRolloutOverlap = "RolloutOverlap"
+	// ReasonOverlapSufficient and ReasonOverlapTooShort are RolloutOverlap's reasons.
+	ReasonOverlapSufficient = "OverlapSufficient"
+	ReasonOverlapTooShort   = "OverlapTooShort"
+)
+
+// Annotations the controller sets on the pod template of a restarted workload.
+const (
+	// AnnotationRestartedAt is when the workload was last restarted for a new token, as
+	// kubectl.kubernetes.io/restartedAt is for `kubectl rollout restart`.
+	AnnotationRestartedAt = "tokens.tokenops.io/restartedAt"
+	// AnnotationRestartRevisionPrefix, followed by the TokenRequest's name, holds the token
+	// revision the workload was restarted for (see RestartRevisionKey).
+	AnnotationRestartRevisionPrefix = "tokens.tokenops.io/revision-"
 )
 
 // TokenRequestStatus is the operator's record of the issued token, and the source of truth
@@ -187,6 +258,18 @@ type TokenRequestStatus struct {
 	// controller last answered.
 	// +optional
 	LastRotationRequest string `json:"lastRotationRequest,omitempty"`
+
+	// restartedRevision is the token revision for which every workload of
+	// spec.rotation.restartTargets has been handled (restarted, or started after that token);
+	// below revision, restarts are pending or failing.
+	// +optional
+	RestartedRevision int64 `json:"restartedRevision,omitempty"`
+
+	// restarts are the workloads of spec.rotation.restartTargets and what was last done to each.
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=1000
+	// +optional
+	Restarts []WorkloadRestart `json:"restarts,omitempty"`
 }
 
 // +kubebuilder:object:root=true
@@ -241,4 +324,17 @@ func init() {
 		s.AddKnownTypes(SchemeGroupVersion, &TokenRequest{}, &TokenRequestList{})
 		return nil
 	})
+}
+
+// RestartRevisionKey is the pod-template annotation that records, on a workload restarted
+// for the TokenRequest named trName, the token revision it was restarted for: the prefix and
+// the name, or for a name too long for an annotation key, its first 45 characters and a hash.
+func RestartRevisionKey(trName string) string {
+	const maxName = 63 - len(AnnotationRestartRevisionPrefix) + len("tokens.tokenops.io/")
+	if len(trName) <= maxName {
+		return AnnotationRestartRevisionPrefix + trName
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(trName))
+	return fmt.Sprintf("%s%s-%08x", AnnotationRestartRevisionPrefix, trName[:maxName-9], h.Sum32())
 }

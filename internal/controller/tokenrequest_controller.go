@@ -53,6 +53,8 @@ const (
 	EventTokenSpent     = "TokenSpent"
 	EventSecretConflict = "SecretConflict"
 	EventInvalidSpec    = "InvalidSpec"
+	EventRestarted      = "WorkloadRestarted"
+	EventRestartFailed  = "RestartFailed"
 )
 
 // TokenRequestReconciler issues the token of a TokenRequest into its Secret, exactly once,
@@ -115,6 +117,7 @@ func (r *TokenRequestReconciler) reconcileToken(ctx context.Context, tr *tokensv
 		r.markInvalid(tr, err.Error())
 		return ctrl.Result{}, reconcile.TerminalError(err)
 	}
+	setOverlapCondition(tr)
 	o := r.observe(tr, ttl)
 	p := decide(o)
 	if p.Action == actInspect {

@@ -123,7 +123,14 @@ func (r *TokenRequestReconciler) carryOut(ctx context.Context, o observed, p pla
 	}
 	life, _ := recordedLifetime(tr)
 	r.markIssued(tr, life)
-	return ctrl.Result{RequeueAfter: r.nextWake(tr, r.Clock.Now())}, nil
+	wake := r.nextWake(tr, r.Clock.Now())
+	if restartsDue(tr) {
+		// Right after the new token is written, while the previous one still validates.
+		if retry := r.restartWorkloads(ctx, tr); retry > 0 {
+			wake = min(wake, retry)
+		}
+	}
+	return ctrl.Result{RequeueAfter: wake}, nil
 }
 
 // save creates or updates the plan's Secret, if it has one. An update carries the

@@ -17,6 +17,7 @@ limitations under the License.
 package controller
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -77,6 +78,13 @@ var _ = Describe("TokenRequest validation", func() {
 			"spec.rotation.renewBeforePercentage: Invalid value"),
 		Entry("maxUses 0", map[string]any{"maxUses": 0}, "spec.maxUses: Invalid value"),
 		Entry("maxUses too many", map[string]any{"maxUses": 1000001}, "spec.maxUses: Invalid value"),
+		Entry("restart target of another kind", restartTargets(map[string]any{"kind": "Pod", "name": "web"}),
+			`spec.rotation.restartTargets[0].kind: Unsupported value: "Pod": supported values: "Deployment", "StatefulSet", "DaemonSet"`),
+		Entry("restart target with a name and a selector", restartTargets(map[string]any{"kind": "Deployment", "name": "web",
+			"selector": map[string]any{"matchLabels": map[string]any{"app": "web"}}}), "set exactly one of name and selector"),
+		Entry("restart target with neither", restartTargets(map[string]any{"kind": "Deployment"}), "set exactly one of name and selector"),
+		Entry("21 restart targets", restartTargets(slices.Repeat([]any{map[string]any{"kind": "Deployment", "name": "web"}}, 21)...),
+			"spec.rotation.restartTargets: Too many: 21: must have at most 20 items"),
 	)
 
 	It("accepts the shortest and longest valid forms", func(ctx SpecContext) {
@@ -86,6 +94,8 @@ var _ = Describe("TokenRequest validation", func() {
 		Expect(create(ctx, map[string]any{"rotation": map[string]any{"renewBeforePercentage": 99}})).To(Succeed())
 		Expect(create(ctx, map[string]any{"maxUses": 1})).To(Succeed())
 		Expect(create(ctx, map[string]any{"maxUses": 1000000})).To(Succeed())
+		Expect(create(ctx, restartTargets(slices.Repeat([]any{map[string]any{"kind": "DaemonSet",
+			"selector": map[string]any{"matchLabels": map[string]any{"app": "web"}}}}, 20)...))).To(Succeed())
 	})
 
 	It("rejects any change to the spec", func(ctx SpecContext) {
@@ -111,3 +121,8 @@ var _ = Describe("TokenRequest validation", func() {
 		Expect(tr.Spec.TTL.Duration).To(Equal(5 * time.Minute))
 	})
 })
+
+// restartTargets is a spec with a rotation and these restart targets.
+func restartTargets(targets ...any) map[string]any {
+	return map[string]any{"rotation": map[string]any{"renewBefore": "5m", "restartTargets": targets}}
+}

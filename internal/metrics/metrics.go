@@ -23,6 +23,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
+// labelResult is the label of an outcome.
+const labelResult = "result"
+
 var (
 	// TokensIssued counts tokens written into Secrets, by what issued them.
 	TokensIssued = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -41,14 +44,21 @@ var (
 	Validations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tokenoperator_validations_total",
 		Help: "Token validations over HTTP, by result (valid, unknown, expired, spent, malformed).",
-	}, []string{"result"})
+	}, []string{labelResult})
 
 	// Redemptions counts POST /app/redeem answers by result: valid (a use spent, or a token
 	// without a use limit), unknown, expired, spent, malformed.
 	Redemptions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tokenoperator_redemptions_total",
 		Help: "Token redemptions over HTTP, by result (valid, unknown, expired, spent, malformed).",
-	}, []string{"result"})
+	}, []string{labelResult})
+
+	// WorkloadRestarts counts restarts of spec.rotation.restartTargets workloads, by kind and
+	// result (restarted, failed).
+	WorkloadRestarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tokenoperator_workload_restarts_total",
+		Help: "Restarts of workloads named by spec.rotation.restartTargets after a new token, by kind and result (restarted, failed).",
+	}, []string{"kind", labelResult})
 
 	// RequestDuration observes HTTP API requests by route template and status code.
 	RequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -60,7 +70,7 @@ var (
 
 // Collectors are this package's metrics, as init registers them on controller-runtime's registry.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{TokensIssued, ExpiredDeleted, Validations, Redemptions, RequestDuration}
+	return []prometheus.Collector{TokensIssued, ExpiredDeleted, Validations, Redemptions, WorkloadRestarts, RequestDuration}
 }
 
 func init() {

@@ -102,6 +102,8 @@ func TestChartMatchesKustomize(t *testing.T) {
 	}{
 		{name: "config/default and the default values", kustomize: root + "/config/default",
 			onlyKustomize: []string{"Namespace"}},
+		{name: "config/default with the restart-targets component and restartTargets.enabled", kustomize: withRestartTargets(t),
+			helmArgs: []string{"--set", "restartTargets.enabled=true"}, onlyKustomize: []string{"Namespace"}},
 		{name: "config/prometheus and the monitoring values", kustomize: prometheusOverlay(t),
 			helmArgs: []string{"--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true",
 				"--show-only", "templates/servicemonitor.yaml", "--show-only", "templates/prometheusrule.yaml"}},
@@ -209,6 +211,29 @@ func prometheusOverlay(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// withRestartTargets copies config/ with the restart-targets component turned on in
+// config/default, as its comment says to, and returns the copy's default folder.
+func withRestartTargets(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(root+"/config")); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "default", "kustomization.yaml")
+	k, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := strings.Replace(string(k), "#components:\n#- ../components/restart-targets", "components:\n- ../components/restart-targets", 1)
+	if on == string(k) {
+		t.Fatal("config/default/kustomization.yaml has no commented restart-targets component to turn on")
+	}
+	if err := os.WriteFile(file, []byte(on), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "default")
 }
 
 // decode reads rendered YAML into objects keyed Kind/namespace/name.

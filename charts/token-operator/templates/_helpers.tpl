@@ -33,3 +33,35 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $enabled := toString .enabled }}
 {{- if or (eq $enabled "true") (and (eq $enabled "auto") (.root.Capabilities.APIVersions.Has .api)) }}true{{ end }}
 {{- end }}
+
+{{/*
+Objects of a kustomize folder that make manifests copied into files/, rendered as config/default
+renders them: names prefixed, namespaced kinds in the release namespace, bindings pointing at the
+prefixed names, the chart's labels added.
+*/}}
+{{- define "token-operator.kustomizeObjects" -}}
+{{- $root := .root }}
+{{- $prefix := printf "%s-" (include "token-operator.fullname" $root) }}
+{{- $labels := include "token-operator.labels" $root | fromYaml }}
+{{- range $path, $_ := $root.Files.Glob .glob }}
+{{- range $doc := regexSplit "(?m)^---\\s*$" ($root.Files.Get $path) -1 }}
+{{- $obj := fromYaml $doc }}
+{{- if and $obj $obj.kind }}
+{{- $_ := set $obj.metadata "name" (print $prefix $obj.metadata.name) }}
+{{- $_ := set $obj.metadata "labels" (merge (deepCopy $labels) (omit (default dict $obj.metadata.labels) "app.kubernetes.io/managed-by")) }}
+{{- if has $obj.kind (list "ServiceAccount" "Role" "RoleBinding") }}
+{{- $_ := set $obj.metadata "namespace" $root.Release.Namespace }}
+{{- end }}
+{{- if $obj.roleRef }}
+{{- $_ := set $obj.roleRef "name" (print $prefix $obj.roleRef.name) }}
+{{- range $obj.subjects }}
+{{- $_ := set . "name" (print $prefix .name) }}
+{{- $_ := set . "namespace" $root.Release.Namespace }}
+{{- end }}
+{{- end }}
+---
+{{ toYaml $obj }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
