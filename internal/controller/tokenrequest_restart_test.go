@@ -17,9 +17,7 @@ limitations under the License.
 package controller
 
 import (
-	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -28,10 +26,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/test/utils"
 )
 
 // podSpec is a minimal valid pod template for the workloads of these specs.
@@ -42,50 +40,6 @@ func podSpec(labels map[string]string) corev1.PodTemplateSpec {
 			Name: "TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 				LocalObjectReference: corev1.LocalObjectReference{Name: "env-token"}, Key: "token"}},
 		}}}}},
-	}
-}
-
-// templateChanges records, for every workload of ns, each change of its pod template's
-// annotations (a restart), as the revision annotation of trName it left, in order, until the
-// spec ends.
-func templateChanges(ctx context.Context, ns, trName string) func() map[string][]string {
-	GinkgoHelper()
-	key := tokensv1alpha1.RestartRevisionKey(trName)
-	var mu sync.Mutex
-	seen := map[string][]string{}
-	last := map[string]string{}
-	for _, list := range []client.ObjectList{&appsv1.DeploymentList{}, &appsv1.StatefulSetList{}} {
-		w, err := k8sClient.Watch(ctx, list, client.InNamespace(ns))
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(w.Stop)
-		go func() {
-			defer GinkgoRecover()
-			for ev := range w.ResultChan() {
-				if ev.Type != watch.Added && ev.Type != watch.Modified {
-					continue
-				}
-				obj := ev.Object.(client.Object)
-				id := fmt.Sprintf("%T/%s", obj, obj.GetName())
-				// Any change of the pod template's annotations is a restart.
-				tmpl := podTemplate(obj).Annotations
-				all := fmt.Sprint(tmpl)
-				mu.Lock()
-				if prev, ok := last[id]; !ok || all != prev {
-					seen[id] = append(seen[id], tmpl[key])
-					last[id] = all
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	return func() map[string][]string {
-		mu.Lock()
-		defer mu.Unlock()
-		out := map[string][]string{}
-		for k, v := range seen {
-			out[k] = append([]string(nil), v...)
-		}
-		return out
 	}
 }
 
@@ -104,7 +58,10 @@ var _ = Describe("Restart targets", func() {
 		for _, o := range []client.Object{web, db, other} {
 			Expect(k8sClient.Create(ctx, o)).To(Succeed())
 		}
-		changes := templateChanges(ctx, ns, "env-token")
+		h, err := utils.WatchRestarts(ctx, k8sClient, ns, tokensv1alpha1.RestartRevisionKey("env-token"))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(h.Stop)
+		changes := h.Seen
 
 		// A 10 s token renewed 5 s before expiry: a scheduled rotation every 5 s.
 		tr := waitFor(ctx, newTokenRequest(ctx, ns, "env-token", "10s", func(tr *tokensv1alpha1.TokenRequest) {
@@ -125,7 +82,10 @@ var _ = Describe("Restart targets", func() {
 				g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tr), tr)).To(Succeed())
 				g.Expect(tr.Status.RestartedRevision).To(BeNumerically(">=", rev))
 				for _, o := range []client.Object{&appsv1.Deployment{}, &appsv1.StatefulSet{}} {
-					name := map[bool]string{true: "web", false: "db"}[fmt.Sprintf("%T", o) == "*v1.Deployment"]
+					name := "web"
+					if _, ok := o.(*appsv1.StatefulSet); ok {
+						name = "db"
+					}
 					g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, o)).To(Succeed())
 					g.Expect(podTemplate(o).Annotations).To(HaveKey(tokensv1alpha1.AnnotationRestartedAt))
 					g.Expect(podTemplate(o).Annotations[tokensv1alpha1.RestartRevisionKey("env-token")]).
@@ -161,11 +121,11 @@ var _ = Describe("Restart targets", func() {
 		By("stopping the rotations, then counting the restarts")
 		final := fmt.Sprint(tr.Status.RestartedRevision)
 		Expect(k8sClient.Delete(ctx, tr)).To(Succeed())
-		for _, id := range []string{"*v1.Deployment/web", "*v1.StatefulSet/db"} {
+		for _, id := range []string{"Deployment/web", "StatefulSet/db"} {
 			Eventually(func() []string { return changes()[id] }).Should(ContainElement(final), id)
 		}
 		seen := changes()
-		for _, id := range []string{"*v1.Deployment/web", "*v1.StatefulSet/db"} {
+		for _, id := range []string{"Deployment/web", "StatefulSet/db"} {
 			values := seen[id]
 			Expect(len(values)).To(BeNumerically(">=", 3), fmt.Sprintf("%s: created, then at least two restarts: %q", id, values))
 			Expect(values[0]).To(BeEmpty(), id+": not restarted for the first token")
@@ -180,6 +140,6 @@ var _ = Describe("Restart targets", func() {
 				Expect(n).To(Equal(1), fmt.Sprintf("%s restarted %d times for revision %s: %v", id, n, v, values))
 			}
 		}
-		Expect(seen["*v1.Deployment/other"]).To(Equal([]string{""}), "a Deployment no target names is never touched")
+		Expect(seen["Deployment/other"]).To(Equal([]string{""}), "a Deployment no target names is never touched")
 	})
 })

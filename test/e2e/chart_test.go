@@ -52,9 +52,9 @@ var _ = Describe("The Helm chart", Ordered, func() {
 	})
 
 	DescribeTable("renders objects the API server accepts in a server-side dry run",
-		func(ctx SpecContext, helmArgs []string, want []string, absent []string) {
+		func(ctx SpecContext, release string, helmArgs []string, want []string, absent []string) {
 			ns := newNamespace(ctx)
-			rendered := mustHelm(append([]string{"template", "token-operator", "charts/token-operator", "--namespace", ns}, helmArgs...)...)
+			rendered := mustHelm(append([]string{"template", release, "charts/token-operator", "--namespace", ns}, helmArgs...)...)
 			file := filepath.Join(workDir, "chart-"+ns+".yaml")
 			Expect(os.WriteFile(file, []byte(rendered), 0o600)).To(Succeed())
 			out := mustKubectl("apply", "--dry-run=server", "-f", file)
@@ -66,19 +66,20 @@ var _ = Describe("The Helm chart", Ordered, func() {
 			}
 		},
 		Entry("default values: monitoring off although the cluster serves monitoring.coreos.com (helm template does not ask it)",
-			[]string{}, []string{"customresourcedefinition.apiextensions.k8s.io", "clusterrole.rbac.authorization.k8s.io",
+			"token-operator", []string{}, []string{"customresourcedefinition.apiextensions.k8s.io", "clusterrole.rbac.authorization.k8s.io",
 				"clusterrolebinding.rbac.authorization.k8s.io", "role.rbac.authorization.k8s.io", "rolebinding.rbac.authorization.k8s.io",
 				"serviceaccount", "service", "deployment.apps", "poddisruptionbudget.policy", "networkpolicy.networking.k8s.io"},
 			[]string{"servicemonitor.monitoring.coreos.com", "prometheusrule.monitoring.coreos.com", "configmap"}),
 		Entry("every optional value on (charts/token-operator/ci/all-values.yaml)",
-			[]string{"-f", "charts/token-operator/ci/all-values.yaml"},
+			"token-operator", []string{"-f", "charts/token-operator/ci/all-values.yaml"},
 			[]string{"customresourcedefinition.apiextensions.k8s.io", "deployment.apps", "service", "poddisruptionbudget.policy",
 				"networkpolicy.networking.k8s.io", "servicemonitor.monitoring.coreos.com", "prometheusrule.monitoring.coreos.com",
 				"configmap"}, nil),
-		// --dry-run=server asks the cluster for its API versions, as helm install does; the CRD
-		// is left out because the suite's CRD is not Helm's to take over.
+		// --dry-run=server asks the cluster for its API versions, as helm install does, and
+		// refuses to take over objects it did not create: the CRD is left out, and another
+		// release name keeps clear of the suite's own RBAC (config/default's names).
 		Entry("monitoring auto, with the cluster's API versions (as helm install sees them), CRD managed elsewhere",
-			[]string{"--dry-run=server", "--set", "crds.enabled=false"},
+			"e2e", []string{"--dry-run=server", "--set", "crds.enabled=false"},
 			[]string{"servicemonitor.monitoring.coreos.com", "prometheusrule.monitoring.coreos.com", "deployment.apps"},
 			[]string{"customresourcedefinition.apiextensions.k8s.io", "configmap"}),
 	)

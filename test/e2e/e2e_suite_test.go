@@ -53,10 +53,12 @@ var (
 	managerBin string
 	workDir    string
 	cluster    *localcluster.Cluster
-	k8sClient  client.WithWatch
-	scheme     = runtime.NewScheme()
-	replicas   [2]*replica
-	httpClient = &http.Client{Timeout: 10 * time.Second}
+	// operatorKubeconfig acts as the operator's service account (installOperatorIdentity).
+	operatorKubeconfig string
+	k8sClient          client.WithWatch
+	scheme             = runtime.NewScheme()
+	replicas           [2]*replica
+	httpClient         = &http.Client{Timeout: 10 * time.Second}
 	// seenTokens collects every token the suite got hold of, to search the operator's output for.
 	seenTokens   []string
 	seenTokensMu sync.Mutex
@@ -98,6 +100,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	k8sClient, err = client.NewWithWatch(cluster.Config, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
+
+	By("creating the operator's service account and RBAC as config/default has them")
+	operatorKubeconfig = installOperatorIdentity()
 
 	By("starting two replicas with leader election")
 	for i := range replicas {
@@ -155,9 +160,9 @@ func (r *replica) start() {
 	logFile, err := os.Create(r.logPath)
 	Expect(err).NotTo(HaveOccurred())
 	r.cmd = exec.Command(managerBin,
-		"--kubeconfig="+cluster.KubeconfigPath,
+		"--kubeconfig="+operatorKubeconfig,
 		"--leader-elect",
-		"--leader-election-namespace=default",
+		"--leader-election-namespace="+operatorNamespace,
 		// Shorter than the defaults (15s/10s/2s) so that the failover spec does not idle.
 		"--leader-election-lease-duration=6s",
 		"--leader-election-renew-deadline=4s",

@@ -167,7 +167,7 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 
 		By("killing the leader, " + old.name)
 		lease := &coordinationv1.Lease{}
-		leaseKey := client.ObjectKey{Namespace: "default", Name: "token-operator.tokenops.io"}
+		leaseKey := client.ObjectKey{Namespace: operatorNamespace, Name: "token-operator.tokenops.io"}
 		Expect(k8sClient.Get(ctx, leaseKey, lease)).To(Succeed())
 		holder := *lease.Spec.HolderIdentity
 		before := readyTokens()
@@ -604,8 +604,6 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 	})
 
 	It("renders config/default, which the API server accepts in a server-side dry run", func() {
-		_, _ = kubectl("create", "namespace", "token-operator-system")
-		DeferCleanup(func() { _, _ = kubectl("delete", "namespace", "token-operator-system", "--wait=false") })
 		rendered := mustKubectl("kustomize", "config/default")
 		file := filepath.Join(workDir, "default.yaml")
 		Expect(os.WriteFile(file, []byte(rendered), 0o644)).To(Succeed())

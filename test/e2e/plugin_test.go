@@ -87,7 +87,7 @@ var _ = Describe("The kubectl plugin", func() {
 		remember(secretToken(ns, "demo"))
 		Expect(mustPlugin("tokenops", "status", "demo", "-n", ns)).To(MatchRegexp(`Revision:\s+2\n`))
 
-		out = mustPlugin("tokenops", "check", "api", "-n", ns, "--operator-namespace", "default")
+		out = mustPlugin("tokenops", "check", "api", "-n", ns, "--operator-namespace", operatorNamespace)
 		Expect(out).To(ContainSubstring("The token-operator API is ready"))
 		Expect(out).To(MatchRegexp(`operator leader \S+`))
 
