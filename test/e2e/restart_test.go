@@ -176,7 +176,7 @@ var _ = Describe("Restart targets", Ordered, func() {
 		Expect(web.Generation).To(BeEquivalentTo(2), "created, then one pod template change")
 		Expect(web.Spec.Template.Annotations).To(HaveKey(tokensv1alpha1.AnnotationRestartedAt))
 		Expect(mustKubectl("delete", "tokenrequest", "env-token", "-n", ns)).To(ContainSubstring("deleted"))
-		Consistently(func() map[string][]string { return restarts() }).WithTimeout(3 * time.Second).Should(Equal(map[string][]string{
+		Consistently(func() map[string][]string { return restarts() }).WithTimeout(3*time.Second).Should(Equal(map[string][]string{
 			"Deployment/web": {"", "2"},
 			"StatefulSet/db": {"", "2"},
 		}), "one restart for revision 2, none for the first token, none after the failover")
