@@ -137,6 +137,12 @@ func writeStatus(w io.Writer, tr *tokensv1alpha1.TokenRequest, secret *corev1.Se
 		line("Previous token", fmt.Sprintf("%s, valid until %s", tr.Status.PreviousTokenID, when(tr.Status.PreviousExpiresAt, now)))
 	}
 	line("Uses left", usesLeft(tr, secret))
+	if len(tr.Status.Restarts) > 0 {
+		_, _ = fmt.Fprintln(tw, "Restarts:")
+		for _, e := range tr.Status.Restarts {
+			_, _ = fmt.Fprintf(tw, "  %s/%s\t%s\n", e.Kind, e.Name, restart(e, now))
+		}
+	}
 	_, _ = fmt.Fprintln(tw, "Events:")
 	if len(events) == 0 {
 		_, _ = fmt.Fprintln(tw, "  <none>")
@@ -150,6 +156,17 @@ func writeStatus(w io.Writer, tr *tokensv1alpha1.TokenRequest, secret *corev1.Se
 		_, _ = fmt.Fprintf(tw, "  %s ago\t%s\t%s\t%s\n", duration.HumanDuration(now.Sub(eventTime(e))), e.Type, e.Reason, e.Message)
 	}
 	return tw.Flush()
+}
+
+// restart is what the controller last did to one restart target.
+func restart(e tokensv1alpha1.WorkloadRestart, now time.Time) string {
+	switch {
+	case e.Error != "":
+		return "failed: " + e.Error
+	case e.Time == nil:
+		return fmt.Sprintf("revision %d, started with it (no restart needed)", e.Revision)
+	}
+	return fmt.Sprintf("restarted for revision %d, %s", e.Revision, when(e.Time, now))
 }
 
 // maxEvents is how many of the latest events status shows.

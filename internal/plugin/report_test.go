@@ -139,6 +139,11 @@ func TestWriteStatus(t *testing.T) {
 				Reason: "Issued", Message: "The token is in Secret api-key"}},
 			SecretName: "api-key", TokenID: "a1b2c3", Revision: 2, ExpiresAt: at(50 * time.Minute), RenewalTime: at(40 * time.Minute),
 			PreviousTokenID: "d4e5f6", PreviousExpiresAt: at(5 * time.Minute),
+			Restarts: []tokensv1alpha1.WorkloadRestart{
+				{Kind: "Deployment", Name: "web", Revision: 2, Time: at(-5 * time.Minute)},
+				{Kind: "StatefulSet", Name: "db", Revision: 2},
+				{Kind: "DaemonSet", Name: "agent", Revision: 1, Error: "forbidden: grant ..."},
+			},
 		},
 	}
 	spent := &tokensv1alpha1.TokenRequest{
@@ -173,6 +178,10 @@ Expires:         2026-11-29T10:50:00Z (in 50m)
 Renews:          2026-11-29T10:40:00Z (in 40m)
 Previous token:  d4e5f6, valid until 2026-11-29T10:05:00Z (in 5m)
 Uses left:       unlimited
+Restarts:
+  Deployment/web   restarted for revision 2, 2026-11-29T09:55:00Z (5m ago)
+  StatefulSet/db   revision 2, started with it (no restart needed)
+  DaemonSet/agent  failed: forbidden: grant ...
 Events:
   65m ago  Normal  Issued   revision 1
   5m ago   Normal  Rotated  revision 2

@@ -121,7 +121,9 @@ var _ = Describe("Restart targets", Ordered, func() {
 			Eventually(validate).WithArguments(r, second).Should(Equal(answerTrue), r.name)
 			Expect(r.running()).To(BeTrue(), r.name+" keeps running")
 		}
-		Expect(mustKubectl("get", "events", "-n", ns, "--field-selector", "reason=RestartFailed", "-o", "name")).NotTo(BeEmpty())
+		failed := mustKubectl("get", "events", "-n", ns, "--field-selector", "reason=RestartFailed", "-o", "jsonpath={.items[0].message}")
+		Expect(failed).To(ContainSubstring("forbidden: grant the operator"))
+		AddReportEntry("RestartFailed event", failed)
 		Expect(mustKubectl("describe", "tokenrequest", "env-token", "-n", ns)).To(ContainSubstring("RestartFailed"))
 		seen := restarts()
 		Expect(seen["Deployment/web"]).To(Equal([]string{""}), "never changed")
