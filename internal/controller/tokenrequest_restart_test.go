@@ -118,6 +118,11 @@ var _ = Describe("Restart targets", func() {
 		annotate(ctx, tr, tokensv1alpha1.AnnotationRotate, "now")
 		Eventually(restarted(current + 1)).WithTimeout(15 * time.Second).Should(Succeed())
 
+		By("re-issuing after the Secret is deleted by hand")
+		current = tr.Status.Revision
+		Expect(k8sClient.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "env-token"}})).To(Succeed())
+		Eventually(restarted(current + 1)).WithTimeout(15 * time.Second).Should(Succeed())
+
 		By("stopping the rotations, then counting the restarts")
 		final := fmt.Sprint(tr.Status.RestartedRevision)
 		Expect(k8sClient.Delete(ctx, tr)).To(Succeed())
