@@ -66,6 +66,16 @@ func (s *session) client() (client.Client, string, error) {
 	return c, ns, err
 }
 
+// tokenRequest reads the named TokenRequest of the current namespace.
+func (s *session) tokenRequest(ctx context.Context, name string) (client.Client, *tokensv1alpha1.TokenRequest, error) {
+	c, ns, err := s.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	tr := &tokensv1alpha1.TokenRequest{}
+	return c, tr, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, tr)
+}
+
 // NewCommand is `kubectl tokenops` with its verbs.
 func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	s := &session{flags: genericclioptions.NewConfigFlags(true), streams: streams, now: time.Now}
@@ -134,14 +144,11 @@ func (s *session) statusCommand() *cobra.Command {
 		Short: "Show a TokenRequest: Ready, expiry, renewal, revision, uses left and its latest events",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ns, err := s.client()
+			c, tr, err := s.tokenRequest(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			tr := &tokensv1alpha1.TokenRequest{}
-			if err := c.Get(cmd.Context(), client.ObjectKey{Namespace: ns, Name: args[0]}, tr); err != nil {
-				return err
-			}
+			ns := tr.Namespace
 			var secret *corev1.Secret
 			if tr.Spec.MaxUses != nil && tr.Status.SecretName != "" {
 				secret = &corev1.Secret{}
@@ -167,12 +174,8 @@ func (s *session) rotateCommand() *cobra.Command {
 		Short: "Ask for a new token now (the rotate annotation with a fresh value) and wait for the new revision",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ns, err := s.client()
+			c, tr, err := s.tokenRequest(cmd.Context(), args[0])
 			if err != nil {
-				return err
-			}
-			tr := &tokensv1alpha1.TokenRequest{}
-			if err := c.Get(cmd.Context(), client.ObjectKey{Namespace: ns, Name: args[0]}, tr); err != nil {
 				return err
 			}
 			before := tr.Status.Revision

@@ -20,8 +20,6 @@ package chart_test
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -32,7 +30,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/tokenops/token-operator/test/utils"
 )
 
 const (
@@ -217,48 +216,29 @@ func prometheusOverlay(t *testing.T) string {
 // config/default, as its comment says to, and returns the copy's default folder.
 func withRestartTargets(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS(root+"/config")); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, "default", "kustomization.yaml")
-	k, err := os.ReadFile(file)
+	dir, err := utils.CopyConfig(root+"/config", t.TempDir(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	on := strings.Replace(string(k), "#components:\n#- ../components/restart-targets", "components:\n- ../components/restart-targets", 1)
-	if on == string(k) {
-		t.Fatal("config/default/kustomization.yaml has no commented restart-targets component to turn on")
-	}
-	if err := os.WriteFile(file, []byte(on), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(dir, "default")
+	return dir
 }
 
 // decode reads rendered YAML into objects keyed Kind/namespace/name.
 func decode(t *testing.T, rendered []byte) map[string]*unstructured.Unstructured {
 	t.Helper()
+	objs, err := utils.DecodeObjects(rendered)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := map[string]*unstructured.Unstructured{}
-	d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(rendered), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		err := d.Decode(&u.Object)
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(u.Object) == 0 {
-			continue
-		}
+	for _, u := range objs {
 		key := u.GetKind() + "/" + u.GetNamespace() + "/" + u.GetName()
 		if _, dup := out[key]; dup {
 			t.Fatalf("%s rendered twice", key)
 		}
 		out[key] = u
 	}
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -19,9 +19,6 @@ limitations under the License.
 package e2e
 
 import (
-	"bytes"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,10 +26,10 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
+
+	"github.com/tokenops/token-operator/test/utils"
 )
 
 // The replicas run as config/default's service account, with config/default's RBAC and
@@ -50,26 +47,12 @@ var rbacKinds = []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", 
 // as one YAML stream.
 func shippedRBAC(restartTargets bool) string {
 	GinkgoHelper()
-	dir := filepath.Join(GinkgoT().TempDir(), "config")
-	Expect(os.CopyFS(dir, os.DirFS(filepath.Join("..", "..", "config")))).To(Succeed())
-	if restartTargets {
-		file := filepath.Join(dir, "default", "kustomization.yaml")
-		k, err := os.ReadFile(file)
-		Expect(err).NotTo(HaveOccurred())
-		on := strings.Replace(string(k), "#components:\n#- ../components/restart-targets", "components:\n- ../components/restart-targets", 1)
-		Expect(on).NotTo(Equal(string(k)), "config/default has no commented restart-targets component")
-		Expect(os.WriteFile(file, []byte(on), 0o600)).To(Succeed())
-	}
-	rendered := mustKubectl("kustomize", filepath.Join(dir, "default"))
+	dir, err := utils.CopyConfig(filepath.Join("..", "..", "config"), GinkgoT().TempDir(), restartTargets)
+	Expect(err).NotTo(HaveOccurred())
+	objs, err := utils.DecodeObjects([]byte(mustKubectl("kustomize", dir)))
+	Expect(err).NotTo(HaveOccurred())
 	var out []string
-	d := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(rendered), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		err := d.Decode(&u.Object)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		Expect(err).NotTo(HaveOccurred())
+	for _, u := range objs {
 		if slices.Contains(rbacKinds, u.GetKind()) {
 			b, err := yaml.Marshal(u.Object)
 			Expect(err).NotTo(HaveOccurred())
@@ -109,5 +92,5 @@ func installOperatorIdentity() string {
 // canI asks the API server whether the operator's service account may do verb on resource.
 func canI(verb, resource string) bool {
 	out, _ := kubectl("auth", "can-i", verb, resource, "--as", operatorServiceAccount, "-n", "default")
-	return bytes.HasPrefix([]byte(out), []byte("yes"))
+	return strings.HasPrefix(out, "yes")
 }
