@@ -58,11 +58,19 @@ func (s *session) client() (client.Client, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	// A command makes a handful of requests; client-go's default of 5 per second would make a
+	// short --timeout fail in the rate limiter, not at the API server.
+	cfg.QPS, cfg.Burst = 50, 100
 	scheme := runtime.NewScheme()
 	if err := errors.Join(clientgoscheme.AddToScheme(scheme), tokensv1alpha1.AddToScheme(scheme)); err != nil {
 		return nil, "", err
 	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	// kubectl's discovery cache (~/.kube/cache), refreshed when a kind is missing from it.
+	mapper, err := s.flags.ToRESTMapper()
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme, Mapper: mapper})
 	return c, ns, err
 }
 
@@ -219,14 +227,13 @@ func (s *session) checkCommand() *cobra.Command {
 				return err
 			}
 			var last error
-			ctx, cancel := context.WithTimeout(cmd.Context(), s.timeout)
-			defer cancel()
-			err = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-				err := s.checkAPI(ctx, c, ns, operatorNamespace, leaseName)
-				if ctx.Err() == nil || last == nil { // not the deadline cutting an attempt short
-					last = err
-				}
-				return err == nil, nil
+			err = wait.PollUntilContextTimeout(cmd.Context(), time.Second, s.timeout, true, func(context.Context) (bool, error) {
+				// Each attempt runs to its end, so that the error reported is the last
+				// answer, never the deadline cutting an attempt short.
+				attempt, cancel := context.WithTimeout(cmd.Context(), s.timeout)
+				defer cancel()
+				last = s.checkAPI(attempt, c, ns, operatorNamespace, leaseName)
+				return last == nil, nil
 			})
 			if err != nil {
 				return fmt.Errorf("not ready after %s: %w", s.timeout, last)
