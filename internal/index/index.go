@@ -203,18 +203,26 @@ type Census struct {
 func (x *Index) CensusByNamespace(cutoff time.Time) map[string]Census {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	counts := map[string]Census{}
+	// One map lookup per record: a pointer per namespace, copied out at the end.
+	counts := map[string]*Census{}
 	for _, r := range x.state.byKey {
 		c := counts[r.Namespace]
+		if c == nil {
+			c = &Census{}
+			counts[r.Namespace] = c
+		}
 		if r.Source == token.SourceHTTP && !r.Deleting {
 			c.HTTP++
 		}
 		if r.Expired(cutoff) {
 			c.Lingering++
 		}
-		counts[r.Namespace] = c
 	}
-	return counts
+	out := make(map[string]Census, len(counts))
+	for ns, c := range counts {
+		out[ns] = *c
+	}
+	return out
 }
 
 // Len is the number of token Secrets indexed.
