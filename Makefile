@@ -75,7 +75,7 @@ test-e2e: manifests generate fmt vet k8s-bin-dir chromium helm ## Run the end-to
 
 .PHONY: bench
 bench: build k8s-bin-dir ## Benchmarks: hot functions (go test -bench), then every scenario beside its ceiling; BENCH_QUICK=1 runs briefly.
-	go test -run '^$$' -bench . -benchmem $(if $(BENCH_QUICK),-benchtime 100x,) ./internal/token ./internal/server
+	go test -run '^$$' -bench . -benchmem $(if $(BENCH_QUICK),-benchtime 100x,) ./internal/token ./internal/server ./internal/index
 	go run ./test/bench $(if $(BENCH_QUICK),-quick,) -bin-dir "$$("$(K8S_BINARIES)")" -manager bin/manager -out bin/bench/results.json
 
 # Every fuzz target, as package:target.
