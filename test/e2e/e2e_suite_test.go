@@ -276,10 +276,17 @@ func validate(r *replica, tok string) (string, error) {
 	return string(b), err
 }
 
-// redeem POSTs /app/redeem/{tok} to a replica and returns its exact answer.
-func redeem(r *replica, tok string) string {
+// call sends a request with an optional JSON body and X-Request-Id to a replica, expects
+// 200 and returns its exact answer.
+func call(r *replica, method, path, body, requestID string) string {
 	GinkgoHelper()
-	resp, err := httpClient.Post(r.url()+"/app/redeem/"+tok, "application/json", nil)
+	req, err := http.NewRequest(method, r.url()+path, strings.NewReader(body))
+	Expect(err).NotTo(HaveOccurred())
+	req.Header.Set("Content-Type", "application/json")
+	if requestID != "" {
+		req.Header.Set("X-Request-Id", requestID)
+	}
+	resp, err := httpClient.Do(req)
 	Expect(err).NotTo(HaveOccurred())
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
@@ -288,18 +295,19 @@ func redeem(r *replica, tok string) string {
 	return string(b)
 }
 
+// redeem POSTs /app/redeem/{tok} to a replica and returns its exact answer.
+func redeem(r *replica, tok string) string {
+	GinkgoHelper()
+	return call(r, http.MethodPost, "/app/redeem/"+tok, "", "")
+}
+
 // issue POSTs /app/token to a replica and returns the token.
 func issue(r *replica, body string) string {
 	GinkgoHelper()
-	resp, err := httpClient.Post(r.url()+"/app/token", "application/json", strings.NewReader(body))
-	Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(resp.StatusCode).To(Equal(http.StatusOK), string(b))
+	b := call(r, http.MethodPost, "/app/token", body, "")
 	const prefix = `{"status_code":200,"token":"`
-	Expect(string(b)).To(HavePrefix(prefix))
-	tok := strings.TrimSuffix(strings.TrimPrefix(string(b), prefix), `"}`)
+	Expect(b).To(HavePrefix(prefix))
+	tok := strings.TrimSuffix(strings.TrimPrefix(b, prefix), `"}`)
 	remember(tok)
 	return tok
 }

@@ -661,24 +661,6 @@ func httpSecretKey(tok string) client.ObjectKey {
 	return client.ObjectKey{Namespace: "default", Name: token.HTTPSecretName(strings.SplitN(tok, ":", 2)[0])}
 }
 
-// call sends a request with an optional JSON body and X-Request-Id to a replica and returns
-// its exact answer.
-func call(r *replica, method, path, body, requestID string) string {
-	GinkgoHelper()
-	req, err := http.NewRequest(method, r.url()+path, strings.NewReader(body))
-	Expect(err).NotTo(HaveOccurred())
-	if requestID != "" {
-		req.Header.Set("X-Request-Id", requestID)
-	}
-	resp, err := httpClient.Do(req)
-	Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(resp.StatusCode).To(Equal(http.StatusOK), string(b))
-	return string(b)
-}
-
 var _ = Describe("The expiry gauges", func() {
 	It("show a TokenRequest's expiry as its status says, on every replica, until it is deleted", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
