@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 
@@ -76,8 +77,8 @@ type StateCollector struct {
 	Log logr.Logger
 	// Ready are the replica's readiness checks, as /readyz runs them.
 	Ready []healthz.Checker
-	// Now reads the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time (nil: the real clock); tests set it.
+	Clock clock.PassiveClock
 }
 
 // Describe sends the descriptors of the gauges.
@@ -89,9 +90,9 @@ func (c *StateCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect sends the gauges' values as they are now.
 func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
-	now := time.Now
-	if c.Now != nil {
-		now = c.Now
+	var now clock.PassiveClock = clock.RealClock{}
+	if c.Clock != nil {
+		now = c.Clock
 	}
 	ready := 1.0
 	for _, check := range c.Ready {
@@ -101,7 +102,7 @@ func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(replicaReadyDesc, prometheus.GaugeValue, ready)
 	if c.Tokens != nil {
-		for ns, n := range c.Tokens.CensusByNamespace(now().Add(-LingerAfter)) {
+		for ns, n := range c.Tokens.CensusByNamespace(now.Now().Add(-LingerAfter)) {
 			ch <- prometheus.MustNewConstMetric(httpTokensDesc, prometheus.GaugeValue, float64(n.HTTP), ns)
 			ch <- prometheus.MustNewConstMetric(lingeringDesc, prometheus.GaugeValue, float64(n.Lingering), ns)
 		}

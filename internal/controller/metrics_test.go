@@ -30,6 +30,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 
@@ -73,7 +74,7 @@ func TestStateCollector(t *testing.T) {
 	}
 
 	c := &StateCollector{Reader: fake.NewClientBuilder().WithScheme(scheme).WithObjects(ready, expired, pending).Build(), Tokens: tokens,
-		Log: logr.Discard(), Now: func() time.Time { return now }}
+		Log: logr.Discard(), Clock: clocktesting.NewFakePassiveClock(now)}
 	want := `
 # HELP tokenoperator_expired_tokens_lingering Token Secrets whose token expired more than a minute ago and that still exist, by namespace.
 # TYPE tokenoperator_expired_tokens_lingering gauge
