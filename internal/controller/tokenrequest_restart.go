@@ -125,7 +125,11 @@ func (r *TokenRequestReconciler) restartWorkloads(ctx context.Context, tr *token
 		if key := e.Kind + "/" + e.Name; !seen[key] {
 			seen[key] = true
 			entries = append(entries, e)
-			if e.Error != "" && e.Error != prev[key].Error {
+			if e.Error == "" {
+				return
+			}
+			metrics.WorkloadRestarts.WithLabelValues(e.Kind, "failed").Inc()
+			if e.Error != prev[key].Error {
 				r.eventWarning(tr, EventRestartFailed, "Restart", "Could not restart %s %s for token revision %d: %s",
 					e.Kind, e.Name, tr.Status.Revision, e.Error)
 			}
@@ -140,7 +144,6 @@ func (r *TokenRequestReconciler) restartWorkloads(ctx context.Context, tr *token
 			}
 			add(tokensv1alpha1.WorkloadRestart{Kind: t.Kind, Name: name, Error: restartError(t.Kind, err)})
 			retry = restartRetry
-			metrics.WorkloadRestarts.WithLabelValues(t.Kind, "failed").Inc()
 			continue
 		}
 		for _, obj := range objs {
@@ -217,7 +220,6 @@ func (r *TokenRequestReconciler) restartOne(ctx context.Context, tr *tokensv1alp
 	case apierrors.IsNotFound(err):
 		return e, 0
 	case err != nil:
-		metrics.WorkloadRestarts.WithLabelValues(kind, "failed").Inc()
 		e.Revision, e.Time, e.Error = prev.Revision, prev.Time, restartError(kind, err)
 		return e, restartRetry
 	}
