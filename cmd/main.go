@@ -14,7 +14,11 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Command manager runs token-operator: the TokenRequest and expiry controllers.
+// Command manager runs token-operator on every replica: the token index and its list and
+// watch of the token Secrets, the token store that every write goes through, the HTTP API
+// (/app), metrics and probes; and, on the leader only, the TokenRequest and expiry
+// controllers. config.go reads the flags and the environment into a checked config; this file
+// only wires.
 package main
 
 import (
@@ -44,7 +48,9 @@ import (
 	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/controller"
 	"github.com/tokenops/token-operator/internal/index"
+	"github.com/tokenops/token-operator/internal/indexsync"
 	"github.com/tokenops/token-operator/internal/server"
+	"github.com/tokenops/token-operator/internal/store"
 )
 
 var (
@@ -130,23 +136,27 @@ func managerOptions(c *config) ctrl.Options {
 	}
 }
 
-// setup adds the token index, the controllers, the HTTP API and the health checks to mgr.
+// setup adds the token index and its syncer, the token store, the controllers, the HTTP API
+// and the health checks to mgr.
 func setup(mgr ctrl.Manager, c *config) error {
-	tokens, err := index.NewForConfig(mgr.GetConfig(), mgr.GetHTTPClient(), ctrl.Log.WithName("token-index"))
+	tokens := index.New(ctrl.Log.WithName("token-index"))
+	syncer, err := indexsync.NewForConfig(mgr.GetConfig(), mgr.GetHTTPClient(), tokens, ctrl.Log.WithName("token-index"))
 	if err != nil {
 		return fmt.Errorf("setting up the token index: %w", err)
 	}
-	if err := mgr.Add(tokens); err != nil {
+	if err := mgr.Add(syncer); err != nil {
 		return err
 	}
-	if err := setupControllers(mgr, c, tokens); err != nil {
+	// The one writer of token Secrets, for the controllers and the HTTP API alike.
+	tokenStore := store.New(mgr.GetClient(), mgr.GetAPIReader(), tokens, nil)
+	if err := setupControllers(mgr, c, tokens, tokenStore); err != nil {
 		return err
 	}
-	if err := setupHTTP(mgr, c, tokens); err != nil {
+	if err := setupHTTP(mgr, c, tokens, tokenStore); err != nil {
 		return err
 	}
 	// The same checks answer /readyz and the tokenoperator_ready gauge.
-	ready := map[string]healthz.Checker{"token-index": tokens.ReadyCheck, "http-api": c.api.ReadyCheck}
+	ready := map[string]healthz.Checker{"token-index": syncer.ReadyCheck, "http-api": c.api.ReadyCheck}
 	if err := ctrlmetrics.Registry.Register(&controller.StateCollector{
 		Reader: mgr.GetClient(), Tokens: tokens, Log: ctrl.Log.WithName("metrics"),
 		Ready: slices.Collect(maps.Values(ready)),
@@ -160,15 +170,16 @@ func setup(mgr ctrl.Manager, c *config) error {
 	return errors.Join(errs...)
 }
 
-// setupControllers registers the TokenRequest and expiry controllers, driven by tokens.
-func setupControllers(mgr ctrl.Manager, c *config, tokens *index.Index) error {
+// setupControllers registers the TokenRequest and expiry controllers, driven by tokens and
+// writing through tokenStore.
+func setupControllers(mgr ctrl.Manager, c *config, tokens *index.Index, tokenStore *store.Store) error {
 	tr := &c.tokenRequest
-	tr.Client, tr.Tokens, tr.APIReader = mgr.GetClient(), tokens, mgr.GetAPIReader()
+	tr.Client, tr.Tokens, tr.Store, tr.APIReader = mgr.GetClient(), tokens, tokenStore, mgr.GetAPIReader()
 	tr.Recorder = mgr.GetEventRecorder("token-operator")
 	if err := tr.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("creating the tokenrequest controller: %w", err)
 	}
-	c.expiry.Client, c.expiry.Tokens = mgr.GetClient(), tokens
+	c.expiry.Tokens, c.expiry.Store = tokens, tokenStore
 	if err := c.expiry.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("creating the token-expiry controller: %w", err)
 	}
@@ -176,7 +187,7 @@ func setupControllers(mgr ctrl.Manager, c *config, tokens *index.Index) error {
 }
 
 // setupHTTP adds the /app API (and the benchmarks' baseline).
-func setupHTTP(mgr ctrl.Manager, c *config, tokens *index.Index) error {
+func setupHTTP(mgr ctrl.Manager, c *config, tokens *index.Index, tokenStore *store.Store) error {
 	api := &c.api
 	if c.httpAuth == "kubernetes" {
 		var err error
@@ -184,8 +195,7 @@ func setupHTTP(mgr ctrl.Manager, c *config, tokens *index.Index) error {
 			return fmt.Errorf("setting up HTTP authentication: %w", err)
 		}
 	}
-	api.Client, api.APIReader, api.Tokens = mgr.GetClient(), mgr.GetAPIReader(), tokens
-	api.Expiry, api.Log = &c.expiry, ctrl.Log.WithName("http")
+	api.Tokens, api.Store, api.Log = tokens, tokenStore, ctrl.Log.WithName("http")
 	api.ClearWorkers = c.expiry.MaxConcurrentReconciles
 	if err := mgr.Add(api); err != nil {
 		return err

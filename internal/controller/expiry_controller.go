@@ -18,21 +18,16 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/index"
-	"github.com/tokenops/token-operator/internal/metrics"
+	"github.com/tokenops/token-operator/internal/indexsource"
+	"github.com/tokenops/token-operator/internal/store"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -40,18 +35,17 @@ import (
 // the only code that removes expired tokens: TokenRequests, the HTTP API and its clear
 // endpoint all rely on it. It is driven by the token index, not by a Secret informer.
 type ExpiryReconciler struct {
-	client.Client
 	// Tokens is the token index the controller is driven by and reads from.
 	Tokens *index.Index
-	// Clock tells the time; tests move it.
+	// Store deletes the expired Secrets, by its own clock.
+	Store *store.Store
+	// Clock tells the time; tests move it (default: the store's clock).
 	Clock clock.PassiveClock
 	// MaxConcurrentReconciles is how many Secrets are deleted at once (default 1).
 	MaxConcurrentReconciles int
 	// Audit receives a line for each expired Secret deleted (nil: no audit log).
 	Audit *audit.Log
 }
-
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;patch;delete
 
 // Reconcile deletes a token Secret whose expires-at has passed (or does not parse), with a
 // UID precondition so that a Secret re-created under the same name is never hit, and
@@ -70,7 +64,7 @@ func (r *ExpiryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 		return ctrl.Result{RequeueAfter: remaining}, nil
 	}
-	deleted, err := r.DeleteExpired(ctx, rec)
+	deleted, err := r.Store.Expire(ctx, rec)
 	if err != nil || !deleted {
 		return ctrl.Result{}, err
 	}
@@ -79,46 +73,11 @@ func (r *ExpiryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	return ctrl.Result{}, nil
 }
 
-// DeleteExpired deletes a token Secret if its token has expired (or its expiry does not
-// parse), with a UID precondition so that a newer Secret of the same name is never hit. It
-// reports whether this call deleted it: a Secret already gone or replaced is no error, so
-// several replicas may run it at once.
-func (r *ExpiryReconciler) DeleteExpired(ctx context.Context, rec *token.Record) (bool, error) {
-	if rec.Deleting || !rec.Expired(r.Clock.Now()) {
-		return false, nil
-	}
-	uid := rec.UID
-	err := r.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.Name}},
-		client.Preconditions{UID: &uid})
-	switch {
-	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
-		// That Secret is gone (a Conflict on the UID precondition: replaced by a newer one).
-		r.Tokens.Forget(rec.Key(), uid)
-		return false, nil
-	case err != nil:
-		return false, err
-	}
-	metrics.ExpiredDeleted.Inc()
-	return true, nil
-}
-
-// digestOnly turns the Secret of an HTTP token written by an earlier version, which held the
-// token itself, into today's shape: the token's digest in its place. The patch carries the
-// Secret's UID, so it never touches a newer Secret of the same name.
+// digestOnly has the store replace the plaintext of an HTTP token written by an earlier
+// version with its digest.
 func (r *ExpiryReconciler) digestOnly(ctx context.Context, rec *token.Record) error {
-	patch, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"uid": rec.UID},
-		"data":     map[string]any{token.DataToken: nil, token.DataTokenDigest: rec.Current.Digest[:]},
-	})
-	if err != nil {
-		return err
-	}
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.Name}}
-	err = r.Patch(ctx, s, client.RawPatch(types.MergePatchType, patch))
-	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		return nil
-	}
-	if err == nil {
+	changed, err := r.Store.DigestOnly(ctx, rec)
+	if changed {
 		ctrl.LoggerFrom(ctx).Info("Replaced the plaintext of an HTTP token with its digest", "tokenID", rec.Current.ID.String())
 	}
 	return err
@@ -127,11 +86,11 @@ func (r *ExpiryReconciler) digestOnly(ctx context.Context, rec *token.Record) er
 // SetupWithManager registers the controller, driven by every change in the token index.
 func (r *ExpiryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
-		r.Clock = clock.RealClock{}
+		r.Clock = r.Store.Clock
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("token-expiry").
-		WatchesRawSource(r.Tokens.Source(dueAtExpiry, true)).
+		WatchesRawSource(indexsource.New(r.Tokens, dueAtExpiry, true, nil)).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1),
 			// The tokens due together (thousands expiring in one second) go through this queue
@@ -146,15 +105,15 @@ func (r *ExpiryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // expiry: the source holds it until then, as a RequeueAfter would, without a reconcile now. A
 // Secret that holds an HTTP token in plaintext (an earlier version's) is due now, to be
 // converted. A Secret gone, or changed in another way, needs nothing.
-func dueAtExpiry(old, updated *token.Record) []index.Due {
+func dueAtExpiry(old, updated *token.Record) []indexsource.Due {
 	if updated == nil || (old != nil && old.Current.ExpiresAt == updated.Current.ExpiresAt && !needsDigest(updated)) {
 		return nil
 	}
-	d := index.Due{Request: reconcile.Request{NamespacedName: updated.Key()}}
+	d := indexsource.Due{Request: reconcile.Request{NamespacedName: updated.Key()}}
 	if !needsDigest(updated) {
 		d.At = updated.ExpiresAt()
 	}
-	return []index.Due{d}
+	return []indexsource.Due{d}
 }
 
 // needsDigest reports whether a Secret holds an HTTP token in plaintext, as an earlier version

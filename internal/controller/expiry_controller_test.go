@@ -24,8 +24,11 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tokenops/token-operator/internal/index"
+	"github.com/tokenops/token-operator/internal/store"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -49,6 +52,24 @@ var _ = Describe("Expiry controller", func() {
 		return func() error { return k8sClient.Get(ctx, client.ObjectKeyFromObject(s), &corev1.Secret{}) }
 	}
 	rfc3339 := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+	It("never deletes a newer Secret of the same name than the one it read (the store's UID precondition)", func(ctx SpecContext) {
+		old := tokenSecret(ctx, rfc3339(time.Now().Add(time.Hour)))
+		rec, err := token.RecordOf(old)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(k8sClient.Delete(ctx, old)).To(Succeed())
+		newer := old.DeepCopy()
+		newer.ResourceVersion, newer.UID = "", ""
+		Expect(k8sClient.Create(ctx, newer)).To(Succeed())
+
+		s := store.New(k8sClient, k8sClient, index.New(GinkgoLogr), clocktesting.NewFakePassiveClock(time.Now().Add(2*time.Hour)))
+		for _, verb := range []func(context.Context, *token.Record) (bool, error){s.Expire, s.Delete} {
+			deleted, err := verb(ctx, &rec)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(deleted).To(BeFalse())
+		}
+		Expect(gone(ctx, newer)()).To(Succeed(), "the newer Secret stays")
+	})
 
 	It("deletes token Secrets whatever issued them, at their expires-at", func(ctx SpecContext) {
 		expiresAt := time.Now().Add(2 * time.Second).Truncate(time.Second)

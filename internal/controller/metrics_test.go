@@ -59,7 +59,7 @@ func TestStateCollector(t *testing.T) {
 	pending := &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "new"}}
 
 	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
-	tokens := index.New(nil, logr.Discard())
+	tokens := index.New(logr.Discard())
 	// Issued an hour before now with these lifetimes: live, expired 30 s ago (not yet
 	// lingering), expired 2 minutes ago (lingering).
 	for i, t := range []struct {

@@ -41,6 +41,8 @@ import (
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/index"
+	"github.com/tokenops/token-operator/internal/indexsync"
+	"github.com/tokenops/token-operator/internal/store"
 	"github.com/tokenops/token-operator/test/utils"
 )
 
@@ -99,18 +101,21 @@ func newManager() manager.Manager {
 		Controller:             config.Controller{SkipNameValidation: new(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	tokens, err := index.NewForConfig(mgr.GetConfig(), mgr.GetHTTPClient(), GinkgoLogr.WithName("token-index"))
+	tokens := index.New(GinkgoLogr.WithName("token-index"))
+	syncer, err := indexsync.NewForConfig(mgr.GetConfig(), mgr.GetHTTPClient(), tokens, GinkgoLogr.WithName("token-index"))
 	Expect(err).NotTo(HaveOccurred())
-	Expect(mgr.Add(tokens)).To(Succeed())
+	Expect(mgr.Add(syncer)).To(Succeed())
+	tokenStore := store.New(mgr.GetClient(), mgr.GetAPIReader(), tokens, nil)
 	Expect((&TokenRequestReconciler{
 		Client:                  mgr.GetClient(),
 		Tokens:                  tokens,
+		Store:                   tokenStore,
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("token-operator"),
 		MaxTTL:                  DefaultMaxTTL,
 		MaxConcurrentReconciles: 4,
 	}).SetupWithManager(mgr)).To(Succeed())
-	Expect((&ExpiryReconciler{Client: mgr.GetClient(), Tokens: tokens, MaxConcurrentReconciles: 4}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&ExpiryReconciler{Tokens: tokens, Store: tokenStore, MaxConcurrentReconciles: 4}).SetupWithManager(mgr)).To(Succeed())
 	return mgr
 }
 
@@ -133,13 +138,14 @@ func startManager(mgr manager.Manager) func() {
 // startIndex runs a token index of its own until the spec ends, and returns it once complete.
 func startIndex(ctx context.Context) *index.Index {
 	GinkgoHelper()
-	tokens, err := index.NewForConfig(cfg, nil, GinkgoLogr.WithName("token-index"))
+	tokens := index.New(GinkgoLogr.WithName("token-index"))
+	syncer, err := indexsync.NewForConfig(cfg, nil, tokens, GinkgoLogr.WithName("token-index"))
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(ctx)
 	DeferCleanup(cancel)
 	go func() {
 		defer GinkgoRecover()
-		Expect(tokens.Start(ctx)).To(Succeed())
+		Expect(syncer.Start(ctx)).To(Succeed())
 	}()
 	Expect(tokens.WaitForSync(ctx)).To(BeTrue())
 	return tokens

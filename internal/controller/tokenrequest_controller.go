@@ -33,6 +33,8 @@ import (
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/index"
+	"github.com/tokenops/token-operator/internal/indexsource"
+	"github.com/tokenops/token-operator/internal/store"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -67,6 +69,8 @@ type TokenRequestReconciler struct {
 	// Tokens is the token index: the controller reads the TokenRequests' Secrets from it and
 	// is woken by their changes.
 	Tokens *index.Index
+	// Store writes the TokenRequests' Secrets.
+	Store *store.Store
 	// APIReader reads around the cache before a decision that stale data would make wrong.
 	APIReader client.Reader
 	Recorder  events.EventRecorder
@@ -84,7 +88,7 @@ type TokenRequestReconciler struct {
 // +kubebuilder:rbac:groups=tokens.tokenops.io,resources=tokenrequests,verbs=get;list;watch
 // +kubebuilder:rbac:groups=tokens.tokenops.io,resources=tokenrequests/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=tokens.tokenops.io,resources=tokenrequests/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one TokenRequest's Secret and status in line; every status change is
@@ -153,15 +157,6 @@ func specTTL(tr *tokensv1alpha1.TokenRequest) time.Duration {
 	return 60 * time.Minute
 }
 
-// recordedLifetime is the lifetime of the token the status records, if there is one.
-func recordedLifetime(tr *tokensv1alpha1.TokenRequest) (token.Lifetime, bool) {
-	s := tr.Status
-	if s.TokenID == "" || s.IssuedAt == nil || s.ExpiresAt == nil {
-		return token.Lifetime{}, false
-	}
-	return token.Lifetime{IssuedAt: s.IssuedAt.UTC(), ExpiresAt: s.ExpiresAt.UTC()}, true
-}
-
 // SetupWithManager registers the controller: TokenRequests and the Secrets they own.
 func (r *TokenRequestReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
@@ -175,7 +170,7 @@ func (r *TokenRequestReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A Secret's creation is the controller's own doing and needs no second look (that
 		// look, on a cache that has not yet seen the status, would only lose a patch race).
 		// Edits and deletions by others do.
-		WatchesRawSource(r.Tokens.Source(ownerRequests, false)).
+		WatchesRawSource(indexsource.New(r.Tokens, ownerRequests, false, nil)).
 		Named("tokenrequest").
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Complete(r)
@@ -183,16 +178,16 @@ func (r *TokenRequestReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // ownerRequests maps an edit or deletion of a token Secret to a request for the TokenRequest
 // that controls it; a Secret newly indexed maps to nothing (see SetupWithManager).
-func ownerRequests(old, updated *token.Record) []index.Due {
+func ownerRequests(old, updated *token.Record) []indexsource.Due {
 	if old == nil {
 		return nil
 	}
-	var due []index.Due
+	var due []indexsource.Due
 	for _, rec := range []*token.Record{old, updated} {
 		if rec != nil && rec.Controller != nil {
 			req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: rec.Namespace, Name: rec.Controller.Name}}
 			if len(due) == 0 || due[0].Request != req {
-				due = append(due, index.Due{Request: req})
+				due = append(due, indexsource.Due{Request: req})
 			}
 		}
 	}

@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/store"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -143,7 +144,9 @@ var _ = Describe("TokenRequest controller", func() {
 		Expect(k8sClient.Update(ctx, s)).To(Succeed())
 
 		By("calling Reconcile directly, around the manager")
-		r := &TokenRequestReconciler{Client: k8sClient, Tokens: startIndex(ctx), APIReader: k8sClient, Clock: clock.RealClock{}}
+		tokens := startIndex(ctx)
+		r := &TokenRequestReconciler{Client: k8sClient, Tokens: tokens, Store: store.New(k8sClient, k8sClient, tokens, nil),
+			APIReader: k8sClient, Clock: clock.RealClock{}}
 		for range 10 {
 			_, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(tr)})
 			Expect(err).NotTo(HaveOccurred())

@@ -43,15 +43,6 @@ const MinRolloutOverlap = 2 * time.Minute
 // restartRetry is how soon failed restarts are tried again.
 const restartRetry = 30 * time.Second
 
-// restartsDue reports whether the workloads of spec.rotation.restartTargets have not all been
-// handled for the current token: after a rotation, a re-issue or a replacement (revision 2
-// on), while the token is Ready. The first token needs no restart: workloads start with it.
-func restartsDue(tr *tokensv1alpha1.TokenRequest) bool {
-	rot := tr.Spec.Rotation
-	return rot != nil && len(rot.RestartTargets) > 0 && tr.Status.Revision > 1 &&
-		tr.Status.RestartedRevision < tr.Status.Revision && tr.Status.IssuedAt != nil
-}
-
 // needsRestart decides for one workload: restart it unless its pod template records this
 // revision already (the operator restarted it before a crash, a leader change or another
 // reconcile) or the workload was created after the current token was issued (its pods
@@ -61,33 +52,6 @@ func needsRestart(recorded string, created metav1.Time, revision int64, issuedAt
 		return false
 	}
 	return !created.After(issuedAt)
-}
-
-// overlapCondition is the RolloutOverlap condition the spec calls for; nil without
-// restartTargets (the condition is then removed).
-func overlapCondition(tr *tokensv1alpha1.TokenRequest) *metav1.Condition {
-	if tr.Spec.Rotation == nil || len(tr.Spec.Rotation.RestartTargets) == 0 {
-		return nil
-	}
-	overlap, _ := renewalWindow(tr)
-	c := &metav1.Condition{Type: tokensv1alpha1.ConditionRolloutOverlap, Status: metav1.ConditionTrue,
-		Reason: tokensv1alpha1.ReasonOverlapSufficient, ObservedGeneration: tr.Generation,
-		Message: fmt.Sprintf("The previous token validates for %s after a rotation, time for the restarted workloads' rollouts", overlap)}
-	if overlap < MinRolloutOverlap {
-		c.Status, c.Reason = metav1.ConditionFalse, tokensv1alpha1.ReasonOverlapTooShort
-		c.Message = fmt.Sprintf("The previous token validates for only %s after a rotation, less than %s: pods of a restarted "+
-			"workload that are not replaced by then fail with the old token; raise spec.rotation.renewBefore", overlap, MinRolloutOverlap)
-	}
-	return c
-}
-
-// setOverlapCondition keeps the RolloutOverlap condition as the spec calls for.
-func setOverlapCondition(tr *tokensv1alpha1.TokenRequest) {
-	if c := overlapCondition(tr); c != nil {
-		meta.SetStatusCondition(&tr.Status.Conditions, *c)
-		return
-	}
-	meta.RemoveStatusCondition(&tr.Status.Conditions, tokensv1alpha1.ConditionRolloutOverlap)
 }
 
 // workloadKinds are the kinds restartTargets may name, each with a new object and list.
@@ -154,10 +118,7 @@ func (r *TokenRequestReconciler) restartWorkloads(ctx context.Context, tr *token
 			}
 		}
 	}
-	tr.Status.Restarts = entries
-	if retry == 0 {
-		tr.Status.RestartedRevision = tr.Status.Revision
-	}
+	recordRestarts(tr, entries, retry == 0)
 	return retry
 }
 

@@ -19,31 +19,9 @@ package controller
 import (
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
-
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/token"
 )
-
-// recordedIssued is the public record of the token the status holds (no secrets), if any.
-func recordedIssued(tr *tokensv1alpha1.TokenRequest) (token.Issued, bool) {
-	life, ok := recordedLifetime(tr)
-	if !ok {
-		return token.Issued{}, false
-	}
-	s := tr.Status
-	issued := token.Issued{Token: token.Token{ID: s.TokenID}, Lifetime: life, Source: token.SourceTokenRequest, Revision: s.Revision}
-	if s.PreviousTokenID != "" && s.PreviousExpiresAt != nil {
-		issued.Previous = &token.Previous{Token: token.Token{ID: s.PreviousTokenID}, ExpiresAt: s.PreviousExpiresAt.UTC()}
-	}
-	return issued, true
-}
-
-// rotationRequested reports whether the rotate annotation holds a value not yet answered.
-func rotationRequested(tr *tokensv1alpha1.TokenRequest) bool {
-	v := tr.Annotations[tokensv1alpha1.AnnotationRotate]
-	return tr.Status.TokenID != "" && v != "" && v != tr.Status.LastRotationRequest
-}
 
 // renewalTime is when spec.rotation replaces a token, whole seconds: renewBefore its expiry;
 // ok is false without spec.rotation. A rotation never pushes out a previous token that still
@@ -144,10 +122,4 @@ func maxUses(tr *tokensv1alpha1.TokenRequest) *int64 {
 		return nil
 	}
 	return new(*tr.Spec.MaxUses)
-}
-
-// spentRecorded reports whether the status says the last use was redeemed.
-func spentRecorded(tr *tokensv1alpha1.TokenRequest) bool {
-	c := meta.FindStatusCondition(tr.Status.Conditions, tokensv1alpha1.ConditionReady)
-	return c != nil && c.Reason == tokensv1alpha1.ReasonSpent
 }

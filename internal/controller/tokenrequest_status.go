@@ -33,6 +33,9 @@ import (
 	"github.com/tokenops/token-operator/internal/token"
 )
 
+// The status of a TokenRequest is read and written here, and only here: the token it
+// records, its conditions, its restarts. The deferred patchStatus of Reconcile writes it.
+
 // patchStatus writes the status changes made since before, if any, in one patch. The patch
 // carries before's resourceVersion: a reconcile that worked on a stale TokenRequest loses, and
 // the newer TokenRequest, already queued by its watch event, is reconciled next.
@@ -112,5 +115,106 @@ func (r *TokenRequestReconciler) event(tr *tokensv1alpha1.TokenRequest, reason, 
 func (r *TokenRequestReconciler) eventWarning(tr *tokensv1alpha1.TokenRequest, reason, action, note string, args ...any) {
 	if r.Recorder != nil {
 		r.Recorder.Eventf(tr, nil, corev1.EventTypeWarning, reason, action, note, args...)
+	}
+}
+
+// recordedLifetime is the lifetime of the token the status records, if there is one.
+func recordedLifetime(tr *tokensv1alpha1.TokenRequest) (token.Lifetime, bool) {
+	s := tr.Status
+	if s.TokenID == "" || s.IssuedAt == nil || s.ExpiresAt == nil {
+		return token.Lifetime{}, false
+	}
+	return token.Lifetime{IssuedAt: s.IssuedAt.UTC(), ExpiresAt: s.ExpiresAt.UTC()}, true
+}
+
+// recordedIssued is the public record of the token the status holds (no secrets), if any.
+func recordedIssued(tr *tokensv1alpha1.TokenRequest) (token.Issued, bool) {
+	life, ok := recordedLifetime(tr)
+	if !ok {
+		return token.Issued{}, false
+	}
+	s := tr.Status
+	issued := token.Issued{Token: token.Token{ID: s.TokenID}, Lifetime: life, Source: token.SourceTokenRequest, Revision: s.Revision}
+	if s.PreviousTokenID != "" && s.PreviousExpiresAt != nil {
+		issued.Previous = &token.Previous{Token: token.Token{ID: s.PreviousTokenID}, ExpiresAt: s.PreviousExpiresAt.UTC()}
+	}
+	return issued, true
+}
+
+// rotationRequested reports whether the rotate annotation holds a value not yet answered.
+func rotationRequested(tr *tokensv1alpha1.TokenRequest) bool {
+	v := tr.Annotations[tokensv1alpha1.AnnotationRotate]
+	return tr.Status.TokenID != "" && v != "" && v != tr.Status.LastRotationRequest
+}
+
+// spentRecorded reports whether the status says the last use was redeemed.
+func spentRecorded(tr *tokensv1alpha1.TokenRequest) bool {
+	c := meta.FindStatusCondition(tr.Status.Conditions, tokensv1alpha1.ConditionReady)
+	return c != nil && c.Reason == tokensv1alpha1.ReasonSpent
+}
+
+// recordToken writes the issued token's public part (no secret) into the status.
+func recordToken(tr *tokensv1alpha1.TokenRequest, issued token.Issued) {
+	s := &tr.Status
+	s.TokenID = issued.ID
+	s.IssuedAt = &metav1.Time{Time: issued.IssuedAt}
+	s.ExpiresAt = &metav1.Time{Time: issued.ExpiresAt}
+	s.Revision = issued.Revision
+	s.PreviousTokenID, s.PreviousExpiresAt = "", nil
+	if p := issued.Previous; p != nil {
+		s.PreviousTokenID, s.PreviousExpiresAt = p.ID, &metav1.Time{Time: p.ExpiresAt}
+	}
+	s.RenewalTime = nil
+	if t, ok := renewalTime(tr, issued); ok {
+		s.RenewalTime = &metav1.Time{Time: t}
+	}
+	// Recording a token answers any rotation request made so far (a request present at
+	// creation asks for nothing more than the first token). A pending request never gets
+	// here without the rotation that answers it: rotationDue includes it.
+	s.LastRotationRequest = tr.Annotations[tokensv1alpha1.AnnotationRotate]
+}
+
+// restartsDue reports whether the workloads of spec.rotation.restartTargets have not all been
+// handled for the current token: after a rotation, a re-issue or a replacement (revision 2
+// on), while the token is Ready. The first token needs no restart: workloads start with it.
+func restartsDue(tr *tokensv1alpha1.TokenRequest) bool {
+	rot := tr.Spec.Rotation
+	return rot != nil && len(rot.RestartTargets) > 0 && tr.Status.Revision > 1 &&
+		tr.Status.RestartedRevision < tr.Status.Revision && tr.Status.IssuedAt != nil
+}
+
+// overlapCondition is the RolloutOverlap condition the spec calls for; nil without
+// restartTargets (the condition is then removed).
+func overlapCondition(tr *tokensv1alpha1.TokenRequest) *metav1.Condition {
+	if tr.Spec.Rotation == nil || len(tr.Spec.Rotation.RestartTargets) == 0 {
+		return nil
+	}
+	overlap, _ := renewalWindow(tr)
+	c := &metav1.Condition{Type: tokensv1alpha1.ConditionRolloutOverlap, Status: metav1.ConditionTrue,
+		Reason: tokensv1alpha1.ReasonOverlapSufficient, ObservedGeneration: tr.Generation,
+		Message: fmt.Sprintf("The previous token validates for %s after a rotation, time for the restarted workloads' rollouts", overlap)}
+	if overlap < MinRolloutOverlap {
+		c.Status, c.Reason = metav1.ConditionFalse, tokensv1alpha1.ReasonOverlapTooShort
+		c.Message = fmt.Sprintf("The previous token validates for only %s after a rotation, less than %s: pods of a restarted "+
+			"workload that are not replaced by then fail with the old token; raise spec.rotation.renewBefore", overlap, MinRolloutOverlap)
+	}
+	return c
+}
+
+// setOverlapCondition keeps the RolloutOverlap condition as the spec calls for.
+func setOverlapCondition(tr *tokensv1alpha1.TokenRequest) {
+	if c := overlapCondition(tr); c != nil {
+		meta.SetStatusCondition(&tr.Status.Conditions, *c)
+		return
+	}
+	meta.RemoveStatusCondition(&tr.Status.Conditions, tokensv1alpha1.ConditionRolloutOverlap)
+}
+
+// recordRestarts writes the restarts done for the current revision, and the revision itself
+// once every target is handled.
+func recordRestarts(tr *tokensv1alpha1.TokenRequest, entries []tokensv1alpha1.WorkloadRestart, done bool) {
+	tr.Status.Restarts = entries
+	if done {
+		tr.Status.RestartedRevision = tr.Status.Revision
 	}
 }

@@ -15,73 +15,64 @@ limitations under the License.
 */
 
 // Package index is the operator's in-memory view of every token Secret: one compact
-// token.Record per Secret, found by the Secret's key or by the id of a token it holds. One
-// list-and-watch fills it (see sync.go); the HTTP API reads it, and the expiry and
-// TokenRequest controllers are driven by its changes (see source.go). It keeps no token and
-// no Secret object: a few hundred bytes per token.
+// token.Record per Secret, found by the Secret's key or by the id of a token it holds. It is
+// a pure view: it makes no API call and reads no clock (every query that depends on the time
+// takes it). Package indexsync fills it from a list and watch of the token Secrets, the token
+// store (package store) tells it of its own writes at once, the HTTP API reads it, and the
+// expiry and TokenRequest controllers are driven by its changes through package indexsource.
+// It keeps no token and no Secret object: a few hundred bytes per token.
 package index
 
 import (
 	"container/heap"
-	"errors"
+	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/klog/v2"
 
 	"github.com/tokenops/token-operator/internal/token"
 )
 
-// Index holds a token.Record of every token Secret in the cluster. It is a manager runnable
-// that runs on every replica (Start, in sync.go); its readers never see a partial list:
-// WaitForSync and ReadyCheck say when it is complete.
+// Index holds a token.Record of every token Secret in the cluster. Its readers never see a
+// partial list: WaitForSync and Synced say when the first complete one is in (Replace).
 type Index struct {
-	// Secrets lists and watches the token Secrets.
-	Secrets corev1client.SecretsGetter
 	// Log receives the index's own lines; never a token.
 	Log logr.Logger
-	// PageSize is how many Secrets one list request asks for (default 500).
-	PageSize int64
 
 	mu    sync.RWMutex
 	state state
-	// listeners are told of every change (see source.go).
-	listeners map[int]func(old, updated *token.Record)
+	// listeners are told of every change (Subscribe).
+	listeners map[int]Listener
 	nextID    int
 	synced    chan struct{}
 	syncOnce  sync.Once
-	// listed counts the Secrets the current list has read, for the readiness message.
-	listed atomic.Int64
 }
 
-// state is the index's maps. A relist builds a new state and swaps it in.
-type state struct {
-	byKey map[types.NamespacedName]*token.Record
-	// byID maps a token id to the Record that holds it; moreByID holds any further Records
-	// with the same id (a Secret copied by hand), which is rare.
-	byID     map[token.BinaryID]*token.Record
-	moreByID map[token.BinaryID][]*token.Record
-	// namespaces interns namespace names: every Record of a namespace shares one string.
-	namespaces map[string]string
+// New returns an empty index, not yet synced.
+func New(log logr.Logger) *Index {
+	return &Index{Log: log, state: newState(), synced: make(chan struct{})}
 }
 
-func newState() state {
-	return state{
-		byKey:      map[types.NamespacedName]*token.Record{},
-		byID:       map[token.BinaryID]*token.Record{},
-		moreByID:   map[token.BinaryID][]*token.Record{},
-		namespaces: map[string]string{},
+// WaitForSync blocks until the first complete list is in, or ctx ends; it reports which.
+func (x *Index) WaitForSync(ctx context.Context) bool {
+	select {
+	case <-x.synced:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
-// New returns an empty index that reads Secrets through secrets.
-func New(secrets corev1client.SecretsGetter, log logr.Logger) *Index {
-	return &Index{Secrets: secrets, Log: log, state: newState(), synced: make(chan struct{})}
+// Synced reports whether the first complete list is in.
+func (x *Index) Synced() bool {
+	select {
+	case <-x.synced:
+		return true
+	default:
+		return false
+	}
 }
 
 // Get returns the Record of the Secret with this key. The Record is the index's own: read
@@ -232,158 +223,13 @@ func (x *Index) Len() int {
 	return len(x.state.byKey)
 }
 
-// Put indexes a Secret this replica has just written, as the API server answered the write,
-// unless the index already holds that Secret: the watch's own event for it then only
-// confirms it. It lets a writer read its own write at once.
-func (x *Index) Put(secret *corev1.Secret) {
-	rec, err := token.RecordOf(secret)
-	if err != nil {
-		return
-	}
-	x.mu.Lock()
-	if _, ok := x.state.byKey[rec.Key()]; ok {
-		x.mu.Unlock()
-		return
-	}
-	x.state.set(&rec)
-	x.mu.Unlock()
-	x.notify(nil, &rec)
-}
-
-// Forget drops the Record of a Secret that is gone (a watch's deletion, or a delete that
-// found nothing), if it is still that Secret: a newer Secret of the same name stays.
-func (x *Index) Forget(key types.NamespacedName, uid types.UID) {
-	x.mu.Lock()
-	old, ok := x.state.byKey[key]
-	if !ok || old.UID != uid {
-		x.mu.Unlock()
-		return
-	}
-	x.state.remove(key)
-	x.mu.Unlock()
-	x.notify(old, nil)
-}
-
-// apply records what the watch says of one Secret: its new state, or its deletion.
-func (x *Index) apply(secret *corev1.Secret, deleted bool) {
-	key := types.NamespacedName{Namespace: secret.Namespace, Name: secret.Name}
-	if deleted {
-		x.Forget(key, secret.UID)
-		return
-	}
-	rec, ok := x.convert(secret)
-	if !ok {
-		x.Forget(key, secret.UID)
-		return
-	}
-	x.mu.Lock()
-	old := x.state.byKey[key]
-	if old != nil && rec.Same(old) {
-		x.mu.Unlock()
-		return // a confirmation of what Put indexed, or a change the Record does not keep
-	}
-	x.state.set(&rec)
-	x.mu.Unlock()
-	x.notify(old, &rec)
-}
-
-// convert reads a Secret into its Record, logging (never the token) what does not convert.
-func (x *Index) convert(secret *corev1.Secret) (token.Record, bool) {
-	rec, err := token.RecordOf(secret)
-	if errors.Is(err, token.ErrNotTokenSecret) {
-		x.Log.Info("Skipped a Secret that is not a token Secret", "secret", klog.KObj(secret), "reason", err.Error())
-		return rec, false
-	}
-	if err != nil {
-		x.Log.Info("Token Secret holds no usable token: it validates nothing until it expires", "secret", klog.KObj(secret),
-			"reason", err.Error())
-	}
-	return rec, true
-}
-
-// eachWithID calls fn for every Record holding a token with this id, until fn returns false.
-func (s *state) eachWithID(id token.BinaryID, fn func(*token.Record) bool) {
-	r, ok := s.byID[id]
-	if !ok || !fn(r) {
-		return
-	}
-	for _, r := range s.moreByID[id] {
-		if !fn(r) {
-			return
-		}
-	}
-}
-
-// set indexes rec, replacing the Record of the same key. rec becomes the index's own.
-func (s *state) set(rec *token.Record) {
-	rec.Namespace = s.intern(rec.Namespace)
-	key := rec.Key()
-	if old, ok := s.byKey[key]; ok {
-		s.unlinkAll(old)
-	}
-	s.byKey[key] = rec
-	for _, id := range ids(rec) {
-		if _, taken := s.byID[id]; taken {
-			s.moreByID[id] = append(s.moreByID[id], rec)
-		} else {
-			s.byID[id] = rec
-		}
-	}
-}
-
-func (s *state) remove(key types.NamespacedName) {
-	if old, ok := s.byKey[key]; ok {
-		s.unlinkAll(old)
-		delete(s.byKey, key)
-	}
-}
-
-func (s *state) unlinkAll(rec *token.Record) {
-	for _, id := range ids(rec) {
-		s.unlink(id, rec)
-	}
-}
-
-// unlink removes rec from the Records of id, promoting another one if there is one.
-func (s *state) unlink(id token.BinaryID, rec *token.Record) {
-	more := s.moreByID[id]
-	if s.byID[id] == rec {
-		if len(more) == 0 {
-			delete(s.byID, id)
-			return
-		}
-		s.byID[id], more = more[0], more[1:]
-	} else {
-		for i, r := range more {
-			if r == rec {
-				more = append(more[:i:i], more[i+1:]...)
-				break
-			}
-		}
-	}
-	if len(more) == 0 {
-		delete(s.moreByID, id)
-	} else {
-		s.moreByID[id] = more
-	}
-}
-
-func (s *state) intern(ns string) string {
-	if v, ok := s.namespaces[ns]; ok {
-		return v
-	}
-	s.namespaces[ns] = ns
-	return ns
-}
-
-// ids are the token ids a Record is found by: its current token's and its previous one's.
-func ids(rec *token.Record) []token.BinaryID {
-	var out []token.BinaryID
-	if rec.HasToken {
-		out = append(out, rec.Current.ID)
-	}
-	if rec.HasPrevious && (!rec.HasToken || rec.Previous.ID != rec.Current.ID) {
-		out = append(out, rec.Previous.ID)
+// Records returns every Record. The Records are the index's own: read them, never change them.
+func (x *Index) Records() []*token.Record {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make([]*token.Record, 0, len(x.state.byKey))
+	for _, r := range x.state.byKey {
+		out = append(out, r)
 	}
 	return out
 }

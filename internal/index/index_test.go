@@ -94,16 +94,16 @@ func TestIndexChanges(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			x := New(nil, logr.Discard())
+			x := New(logr.Discard())
 			changes := 0
-			x.subscribe(func(_, _ *token.Record) { changes++ })
+			x.Subscribe(func(_, _ *token.Record) { changes++ })
 			for i, st := range tt.steps {
 				before := changes
 				switch st.op {
 				case "watch":
-					x.apply(st.secret, false)
+					x.Apply(st.secret, false)
 				case "delete":
-					x.apply(st.secret, true)
+					x.Apply(st.secret, true)
 				case "put":
 					x.Put(st.secret)
 				case "forget":
@@ -128,13 +128,13 @@ func TestIndexChanges(t *testing.T) {
 }
 
 func TestIndexRotationAndQueries(t *testing.T) {
-	x := New(nil, logr.Discard())
+	x := New(logr.Discard())
 	current := httpToken(time.Hour)
 	current.Source = token.SourceTokenRequest
 	current.Previous = &token.Previous{Token: token.Generate(), ExpiresAt: now.Add(time.Minute)}
-	x.apply(secret("rotated", "uid-r", current), false)
+	x.Apply(secret("rotated", "uid-r", current), false)
 	expired := httpToken(time.Second)
-	x.apply(secret("short", "uid-s", expired), false)
+	x.Apply(secret("short", "uid-s", expired), false)
 
 	if rec, slot := find(x, current.Previous.Token); rec == nil || slot != token.SlotPrevious {
 		t.Errorf("previous token: %v, %v", rec, slot)
@@ -158,7 +158,7 @@ func TestIndexRotationAndQueries(t *testing.T) {
 	}
 	deleting := secret("short", "uid-s", expired)
 	deleting.DeletionTimestamp = &metav1.Time{Time: now}
-	x.apply(deleting, false)
+	x.Apply(deleting, false)
 	if rec, _ := find(x, expired.Token); rec != nil {
 		t.Error("a Secret being deleted was found")
 	}
@@ -172,11 +172,11 @@ func TestIndexMemory(t *testing.T) {
 		t.Skip("allocates 100 000 records")
 	}
 	const n = 100_000
-	x := New(nil, logr.Discard())
+	x := New(logr.Discard())
 	before := heapBytes()
 	for i := range n {
 		issued := httpToken(time.Hour)
-		x.apply(secret(token.HTTPSecretName(issued.ID), fmt.Sprintf("%08x-1111-2222-3333-444444444444", i), issued), false)
+		x.Apply(secret(token.HTTPSecretName(issued.ID), fmt.Sprintf("%08x-1111-2222-3333-444444444444", i), issued), false)
 	}
 	perToken := float64(heapBytes()-before) / n
 	runtime.KeepAlive(x)
@@ -195,7 +195,7 @@ func heapBytes() uint64 {
 }
 
 func TestPage(t *testing.T) {
-	x := New(nil, logr.Discard())
+	x := New(logr.Discard())
 	var want []string
 	for _, ns := range []string{"b", "a", "c"} {
 		for i := range 7 {
@@ -238,12 +238,12 @@ func TestPage(t *testing.T) {
 // BenchmarkCensus is the per-scrape cost of the metrics' per-namespace counts, over 100 000
 // token Secrets in 100 namespaces.
 func BenchmarkCensus(b *testing.B) {
-	x := New(nil, logr.Discard())
+	x := New(logr.Discard())
 	for i := range 100_000 {
 		issued := httpToken(time.Hour)
 		s := secret(token.HTTPSecretName(issued.ID), fmt.Sprintf("%08x-1111-2222-3333-444444444444", i), issued)
 		s.Namespace = fmt.Sprintf("ns-%d", i%100)
-		x.apply(s, false)
+		x.Apply(s, false)
 	}
 	b.ResetTimer()
 	for b.Loop() {

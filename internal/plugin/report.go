@@ -193,8 +193,8 @@ func usesLeft(tr *tokensv1alpha1.TokenRequest, secret *corev1.Secret) string {
 	case secret == nil:
 		return fmt.Sprintf("unknown (no readable Secret), of %d", *tr.Spec.MaxUses)
 	}
-	if v, ok := secret.Annotations[token.AnnotationUsesLeft]; ok {
-		return fmt.Sprintf("%s of %d", v, *tr.Spec.MaxUses)
+	if n, limited := token.UsesLeftOf(secret); limited {
+		return fmt.Sprintf("%d of %d", n, *tr.Spec.MaxUses)
 	}
 	return fmt.Sprintf("%d of %d", *tr.Spec.MaxUses, *tr.Spec.MaxUses)
 }

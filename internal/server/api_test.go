@@ -39,6 +39,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/index"
+	"github.com/tokenops/token-operator/internal/store"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -336,8 +338,8 @@ var _ = Describe("The /app HTTP API", func() {
 		dead.Host = "https://127.0.0.1:1"
 		c, err := client.New(dead, client.Options{Scheme: scheme})
 		Expect(err).NotTo(HaveOccurred())
-		srv := &Server{Namespace: httpNamespace, DefaultTTL: time.Hour, MaxTTL: time.Hour, Client: c,
-			Clock: clocktesting.NewFakeClock(time.Now()), WriteTimeout: 2 * time.Second, Log: GinkgoLogr}
+		srv := &Server{Namespace: httpNamespace, DefaultTTL: time.Hour, MaxTTL: time.Hour,
+			Store: store.New(c, c, index.New(GinkgoLogr), nil), Clock: clocktesting.NewFakeClock(time.Now()), WriteTimeout: 2 * time.Second, Log: GinkgoLogr}
 		rec := newRecorder()
 		start := time.Now()
 		srv.Handler().ServeHTTP(rec, mustRequest(http.MethodPost, "/app/token", ""))
@@ -346,8 +348,3 @@ var _ = Describe("The /app HTTP API", func() {
 		Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 	})
 })
-
-// noExpirer deletes nothing.
-type noExpirer struct{}
-
-func (noExpirer) DeleteExpired(context.Context, *token.Record) (bool, error) { return false, nil }

@@ -71,7 +71,7 @@ func (s *Server) deleteExpired(ctx context.Context) (deleted, failed int64, err 
 	var ok, bad atomic.Int64
 	for _, rec := range s.Tokens.Expired(s.Clock.Now()) {
 		g.Go(func() error {
-			done, err := s.Expiry.DeleteExpired(ctx, rec)
+			done, err := s.Store.Expire(ctx, rec)
 			switch {
 			case err != nil:
 				bad.Add(1)

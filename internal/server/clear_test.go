@@ -31,32 +31,37 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/tokenops/token-operator/internal/index"
+	"github.com/tokenops/token-operator/internal/store"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
-// heldExpirer deletes every Secret it is asked to, each only once release is closed, and
-// records how many deletes were in flight at most.
-type heldExpirer struct {
+// heldDeletes is an API server that deletes every Secret it is asked to, each only once
+// release is closed, and records how many deletes were in flight at most.
+type heldDeletes struct {
 	release              chan struct{}
 	inFlight, most, done atomic.Int64
 }
 
-func (e *heldExpirer) DeleteExpired(context.Context, *token.Record) (bool, error) {
+func (e *heldDeletes) delete(context.Context, client.WithWatch, client.Object, ...client.DeleteOption) error {
 	n := e.inFlight.Add(1)
 	for m := e.most.Load(); n > m && !e.most.CompareAndSwap(m, n); m = e.most.Load() {
 	}
 	<-e.release
 	e.inFlight.Add(-1)
 	e.done.Add(1)
-	return true, nil
+	return nil
 }
 
-// expiredServer is a Server whose index holds n expired HTTP tokens.
-func expiredServer(n int, expiry Expirer) *Server {
+// expiredServer is a Server whose index holds n expired HTTP tokens, and whose store deletes
+// through expiry.
+func expiredServer(n int, expiry *heldDeletes) *Server {
 	now := time.Now()
-	tokens := index.New(nil, logr.Discard())
+	tokens := index.New(logr.Discard())
 	for i := range n {
 		issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(now.Add(-2*time.Hour), time.Hour),
 			Source: token.SourceHTTP}
@@ -65,7 +70,9 @@ func expiredServer(n int, expiry Expirer) *Server {
 		issued.ApplyTo(s)
 		tokens.Put(s)
 	}
-	return &Server{Tokens: tokens, Expiry: expiry, Clock: clocktesting.NewFakeClock(now), Log: logr.Discard()}
+	c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{Delete: expiry.delete}).Build()
+	clk := clocktesting.NewFakeClock(now)
+	return &Server{Tokens: tokens, Store: store.New(c, c, tokens, clk), Clock: clk, Log: logr.Discard()}
 }
 
 func clearFrom(h http.Handler, addr string) *httptest.ResponseRecorder {
@@ -78,7 +85,7 @@ func clearFrom(h http.Handler, addr string) *httptest.ResponseRecorder {
 
 func TestClearDeletesWithBoundedConcurrency(t *testing.T) {
 	g := NewWithT(t)
-	expiry := &heldExpirer{release: make(chan struct{})}
+	expiry := &heldDeletes{release: make(chan struct{})}
 	srv := expiredServer(20, expiry)
 	srv.ClearWorkers = 4
 	answered := make(chan *httptest.ResponseRecorder)
@@ -98,7 +105,7 @@ func TestClearDeletesWithBoundedConcurrency(t *testing.T) {
 
 func TestClearIsRateLimitedPerClient(t *testing.T) {
 	g := NewWithT(t)
-	expiry := &heldExpirer{release: make(chan struct{})}
+	expiry := &heldDeletes{release: make(chan struct{})}
 	close(expiry.release)
 	srv := expiredServer(1, expiry)
 	srv.clears = newClientLimiter(clearsPerSecond, clearBurst)

@@ -37,6 +37,7 @@ import (
 
 	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/metrics"
+	"github.com/tokenops/token-operator/internal/store"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -61,11 +62,11 @@ func cachedServer() (*Server, token.Issued, *clocktesting.FakeClock) {
 	stored := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour), Source: token.SourceHTTP}
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: token.HTTPSecretName(stored.ID), UID: "uid"}}
 	stored.ApplyTo(secret)
-	tokens := index.New(nil, logr.Discard())
+	tokens := index.New(logr.Discard())
 	tokens.Put(secret)
 	c := fake.NewClientBuilder().WithObjects(secret).Build()
 	clock := clocktesting.NewFakeClock(time.Now())
-	return &Server{Client: c, APIReader: c, Tokens: tokens, Clock: clock, Expiry: noExpirer{}, Log: logr.Discard()}, stored, clock
+	return &Server{Store: store.New(c, c, tokens, clock), Tokens: tokens, Clock: clock, Log: logr.Discard()}, stored, clock
 }
 
 func TestParseIssueRequest(t *testing.T) {

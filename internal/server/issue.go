@@ -25,9 +25,7 @@ import (
 	"regexp"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/tokenops/token-operator/internal/audit"
@@ -117,11 +115,11 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 
 	issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(s.Clock.Now(), req.TTL), Source: token.SourceHTTP,
 		UsesLeft: req.MaxUses}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: token.HTTPSecretName(issued.ID)}}
-	issued.ApplyTo(secret)
-	e := audit.Event{Operation: audit.OpIssue, TokenID: issued.ID, Source: string(token.SourceHTTP), Namespace: secret.Namespace,
-		Name: secret.Name, UsesLeft: req.MaxUses}
-	if err := s.Client.Create(ctx, secret); err != nil {
+	e := audit.Event{Operation: audit.OpIssue, TokenID: issued.ID, Source: string(token.SourceHTTP), Namespace: s.Namespace,
+		Name: token.HTTPSecretName(issued.ID), UsesLeft: req.MaxUses}
+	// The store indexes the token as soon as the API server has stored it, so that it validates
+	// here the moment the client has it; the watch's event for it then only confirms it.
+	if secret, err := s.Store.IssueHTTP(ctx, s.Namespace, issued); err != nil {
 		s.Log.Error(err, "Failed to store an issued token", "secret", klog.KObj(secret), "tokenID", issued.ID)
 		e.Outcome, e.Reason = audit.Failure, storeFailure(err)
 		s.audit(w, r, e)
@@ -131,9 +129,6 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	e.Outcome = audit.Success
 	s.audit(w, r, e)
 	metrics.TokensIssued.WithLabelValues(string(token.SourceHTTP)).Inc()
-	// The API server has stored it: index it now, so that it validates here the moment the
-	// client has it. The watch's event for it then only confirms it.
-	s.Tokens.Put(secret)
 	writeBody(w, http.StatusOK, fmt.Appendf(nil, `{"status_code":200,"token":%s}`, quote(issued.String())))
 }
 

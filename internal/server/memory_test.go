@@ -28,7 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
-	"github.com/tokenops/token-operator/internal/index"
+	"github.com/tokenops/token-operator/internal/indexsync"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -63,7 +63,7 @@ var _ = Describe("A replica starting with many live tokens", func() {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "many-"}}
 		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 		// More than two list pages at the shipped page size.
-		n := 2*index.DefaultPageSize + 200
+		n := 2*indexsync.DefaultPageSize + 200
 		live := createHTTPTokens(ctx, ns.Name, n)
 
 		var (
@@ -88,9 +88,9 @@ var _ = Describe("A replica starting with many live tokens", func() {
 		}
 		probe := func(srv *Server) {
 			repeat(func() {
-				err := srv.Tokens.ReadyCheck(nil)
+				synced := srv.Tokens.Synced() // what the token-index readiness check reports
 				mu.Lock()
-				if err != nil {
+				if !synced {
 					notReadySeen = true
 				} else if indexedAtReady < 0 {
 					indexedAtReady = srv.Tokens.Len()

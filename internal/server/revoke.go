@@ -22,11 +22,7 @@ import (
 	"net/http"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/token"
@@ -61,14 +57,10 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, presented string
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.WriteTimeout)
 	defer cancel()
-	uid := rec.UID
-	err := s.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.Name}},
-		client.Preconditions{UID: &uid})
+	deleted, err := s.Store.Delete(ctx, rec)
 	switch {
-	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
-		// That Secret is gone (a Conflict on the UID precondition: replaced by a newer one),
-		// revoked by someone else or expired.
-		s.Tokens.Forget(rec.Key(), uid)
+	case err == nil && !deleted:
+		// That Secret is gone (or replaced by a newer one): revoked by someone else or expired.
 		e.Reason = "gone already"
 		s.audit(w, r, e)
 		writeBody(w, http.StatusOK, answerInvalid)

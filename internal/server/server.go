@@ -39,19 +39,12 @@ import (
 	"github.com/rs/cors"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/metrics"
-	"github.com/tokenops/token-operator/internal/token"
+	"github.com/tokenops/token-operator/internal/store"
 )
-
-// Expirer removes expired token Secrets; the expiry controller is one.
-type Expirer interface {
-	// DeleteExpired deletes the Secret if its token has expired, and reports whether it did.
-	DeleteExpired(ctx context.Context, rec *token.Record) (bool, error)
-}
 
 // Server serves the /app API. It implements manager.Runnable and runs on every replica.
 type Server struct {
@@ -63,16 +56,11 @@ type Server struct {
 	Namespace string
 	// DefaultTTL applies to a POST /app/token without a ttl; MaxTTL bounds the ttl asked for.
 	DefaultTTL, MaxTTL time.Duration
-	// Client writes to the API server.
-	Client client.Client
-	// APIReader reads Secrets from the API server where the index would be stale: spending a
-	// use of a limited-use token.
-	APIReader client.Reader
 	// Tokens is the token index every answer is read from; the server serves once it is
 	// complete, and indexes the tokens it issues as soon as they are stored.
 	Tokens *index.Index
-	// Expiry removes expired token Secrets.
-	Expiry Expirer
+	// Store writes every token Secret: issues, revocations, redemptions, clears.
+	Store *store.Store
 	// Clock tells the time; tests move it.
 	Clock clock.PassiveClock
 	// Log receives one line per request, and never a token's secret.

@@ -51,6 +51,8 @@ import (
 	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/controller"
 	"github.com/tokenops/token-operator/internal/index"
+	"github.com/tokenops/token-operator/internal/indexsync"
+	"github.com/tokenops/token-operator/internal/store"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -119,13 +121,15 @@ func startOperator(withControllers bool, configure func(*Server)) (func(), *Serv
 		Controller:             config.Controller{SkipNameValidation: new(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	tokens, err := index.NewForConfig(mgr.GetConfig(), mgr.GetHTTPClient(), GinkgoLogr)
+	tokens := index.New(GinkgoLogr)
+	syncer, err := indexsync.NewForConfig(mgr.GetConfig(), mgr.GetHTTPClient(), tokens, GinkgoLogr)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(mgr.Add(tokens)).To(Succeed())
-	expiry := &controller.ExpiryReconciler{Client: mgr.GetClient(), Tokens: tokens, Clock: clock.RealClock{}, MaxConcurrentReconciles: 4}
+	Expect(mgr.Add(syncer)).To(Succeed())
+	tokenStore := store.New(mgr.GetClient(), mgr.GetAPIReader(), tokens, clock.RealClock{})
+	expiry := &controller.ExpiryReconciler{Tokens: tokens, Store: tokenStore, MaxConcurrentReconciles: 4}
 	if withControllers {
 		Expect((&controller.TokenRequestReconciler{
-			Client: mgr.GetClient(), Tokens: tokens, APIReader: mgr.GetAPIReader(),
+			Client: mgr.GetClient(), Tokens: tokens, Store: tokenStore, APIReader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("token-operator"), MaxConcurrentReconciles: 4,
 		}).SetupWithManager(mgr)).To(Succeed())
 		Expect(expiry.SetupWithManager(mgr)).To(Succeed())
@@ -137,10 +141,8 @@ func startOperator(withControllers bool, configure func(*Server)) (func(), *Serv
 		Namespace:  httpNamespace,
 		DefaultTTL: time.Hour,
 		MaxTTL:     controller.DefaultMaxTTL,
-		Client:     mgr.GetClient(),
-		APIReader:  mgr.GetAPIReader(),
 		Tokens:     tokens,
-		Expiry:     expiry,
+		Store:      tokenStore,
 		// As main wires it: a clear deletes with the expiry controller's concurrency.
 		ClearWorkers: 32,
 		AccessLog:    true,
@@ -269,9 +271,11 @@ func startAtFakeTime(expire bool, configure func(*Server)) (func(), string, *clo
 	GinkgoHelper()
 	fake := clocktesting.NewFakeClock(time.Now())
 	stop, srv := startOperator(false, func(s *Server) {
-		s.Clock, s.Expiry = fake, noExpirer{}
+		s.Clock = fake
 		if expire {
-			s.Expiry = &controller.ExpiryReconciler{Client: s.Client, Tokens: s.Tokens, Clock: fake}
+			// The store's clear and expiry read the fake clock too; otherwise they read the
+			// real one, by which nothing this spec issues has expired.
+			s.Store = store.New(s.Store.Client, s.Store.Reader, s.Tokens, fake)
 		}
 		if configure != nil {
 			configure(s)

@@ -289,6 +289,13 @@ func usesLeftOf(secret *corev1.Secret) int64 {
 	return n
 }
 
+// UsesLeftOf is how many redemptions the token a Secret holds has left, and whether it has a
+// use limit at all (a count that does not parse reads as none left).
+func UsesLeftOf(secret *corev1.Secret) (n int64, limited bool) {
+	n = usesLeftOf(secret)
+	return n, n != Unlimited
+}
+
 // revisionOf reads AnnotationRevision, 0 when it is missing or does not parse.
 func revisionOf(secret *corev1.Secret) int64 {
 	n, err := strconv.ParseInt(secret.Annotations[AnnotationRevision], 10, 64)

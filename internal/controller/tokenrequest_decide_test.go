@@ -49,7 +49,7 @@ func TestDecide(t *testing.T) {
 			e(tr)
 		}
 		if issued != nil {
-			(&TokenRequestReconciler{}).record(tr, *issued)
+			recordToken(tr, *issued)
 		}
 		return tr
 	}

@@ -22,12 +22,9 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
@@ -39,41 +36,6 @@ import (
 // staleRetry is how soon a TokenRequest whose cached copy was found stale is decided again,
 // unless the newer copy's watch event comes first.
 const staleRetry = time.Second
-
-// observe gathers what decide needs from the token index and the clock: no API call.
-func (r *TokenRequestReconciler) observe(tr *tokensv1alpha1.TokenRequest, ttl time.Duration) observed {
-	o := observed{TR: tr, TTL: ttl, Now: r.Clock.Now(), Fresh: token.Generate()}
-	if rec, ok := r.Tokens.Get(secretKey(tr)); ok {
-		o.Cached = rec
-	}
-	return o
-}
-
-// inspect reads the Secret and, when a token is recorded, the TokenRequest from the API
-// server, for a decision that the index alone cannot take (it keeps no token) or that a stale
-// cache would make wrong.
-func (r *TokenRequestReconciler) inspect(ctx context.Context, o observed) (observed, error) {
-	o.Inspected, o.Live, o.Cached = true, nil, nil
-	live := &corev1.Secret{}
-	switch err := r.APIReader.Get(ctx, secretKey(o.TR), live); {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		return o, err
-	default:
-		o.Live = live
-		if rec, err := token.RecordOf(live); !errors.Is(err, token.ErrNotTokenSecret) {
-			o.Cached = &rec
-		}
-	}
-	if _, ok := recordedIssued(o.TR); ok {
-		tr := &tokensv1alpha1.TokenRequest{}
-		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(o.TR), tr); err != nil {
-			return o, err
-		}
-		o.StatusCurrent = tr.UID == o.TR.UID && tr.Status.TokenID == o.TR.Status.TokenID
-	}
-	return o, nil
-}
 
 // carryOut does what the plan says, and only that, and says when to look again.
 func (r *TokenRequestReconciler) carryOut(ctx context.Context, o observed, p plan) (ctrl.Result, error) {
@@ -118,7 +80,7 @@ func (r *TokenRequestReconciler) carryOut(ctx context.Context, o observed, p pla
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		r.record(tr, p.Issued)
+		recordToken(tr, p.Issued)
 		r.announce(ctx, tr, p)
 	}
 	life, _ := recordedLifetime(tr)
@@ -141,13 +103,9 @@ func (r *TokenRequestReconciler) save(ctx context.Context, p plan) error {
 	case p.Secret == nil:
 		return nil
 	case p.Create:
-		if err := r.Create(ctx, p.Secret); err != nil {
-			return err
-		}
-		r.Tokens.Put(p.Secret) // read our own write at once; the watch confirms it
-		return nil
+		return r.Store.Create(ctx, p.Secret) // indexed at once: read our own write
 	}
-	return r.Update(ctx, p.Secret)
+	return r.Store.Update(ctx, p.Secret)
 }
 
 // announce tells of a plan carried out: events and the issued-tokens metric for a new token,
@@ -200,42 +158,11 @@ func writeAudit(ctx context.Context, log *audit.Log, e audit.Event) {
 	}
 }
 
-// deleteSpent deletes a spent Secret, guarded by its UID.
+// deleteSpent deletes a spent Secret, unless it is gone already or replaced by a newer one.
 func (r *TokenRequestReconciler) deleteSpent(ctx context.Context, rec *token.Record) error {
-	uid := rec.UID
-	err := r.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.Name}},
-		client.Preconditions{UID: &uid})
-	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		return nil // gone already, or replaced by a newer Secret
-	}
-	if err == nil {
+	deleted, err := r.Store.Delete(ctx, rec)
+	if deleted {
 		writeAudit(ctx, r.Audit, audit.Of(audit.OpSpend, audit.Success, rec))
 	}
 	return err
-}
-
-// record writes the issued token's public record into the status.
-func (r *TokenRequestReconciler) record(tr *tokensv1alpha1.TokenRequest, issued token.Issued) {
-	s := &tr.Status
-	s.TokenID = issued.ID
-	s.IssuedAt = &metav1.Time{Time: issued.IssuedAt}
-	s.ExpiresAt = &metav1.Time{Time: issued.ExpiresAt}
-	s.Revision = issued.Revision
-	s.PreviousTokenID, s.PreviousExpiresAt = "", nil
-	if p := issued.Previous; p != nil {
-		s.PreviousTokenID, s.PreviousExpiresAt = p.ID, &metav1.Time{Time: p.ExpiresAt}
-	}
-	s.RenewalTime = nil
-	if t, ok := renewalTime(tr, issued); ok {
-		s.RenewalTime = &metav1.Time{Time: t}
-	}
-	// Recording a token answers any rotation request made so far (a request present at
-	// creation asks for nothing more than the first token). A pending request never gets
-	// here without the rotation that answers it: rotationDue includes it.
-	s.LastRotationRequest = tr.Annotations[tokensv1alpha1.AnnotationRotate]
-}
-
-// secretKey is the TokenRequest's Secret.
-func secretKey(tr *tokensv1alpha1.TokenRequest) client.ObjectKey {
-	return client.ObjectKey{Namespace: tr.Namespace, Name: tr.Status.SecretName}
 }

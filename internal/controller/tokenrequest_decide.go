@@ -26,10 +26,6 @@ import (
 	"github.com/tokenops/token-operator/internal/token"
 )
 
-// The TokenRequest controller works in three steps: observe gathers what it decides from
-// (tokenrequest_secret.go), decide (this file) says what to do and makes no call, and carryOut
-// does exactly that. decide reads only its argument, so every outcome has a table test.
-
 // action is what decide asks the controller to do.
 type action int
 
@@ -160,7 +156,7 @@ func decide(o observed) plan {
 func settled(o observed, c *token.Record, recorded token.Issued) bool {
 	tr := o.TR
 	return c.InStatus(recorded) && c.Limited() == (tr.Spec.MaxUses != nil) &&
-		c.Meta == templateSum(tr) &&
+		c.Meta == template(tr).Sum() &&
 		!rotationDue(tr, recorded, o.Now) && !previousLapsed(recorded, o.Now)
 }
 
@@ -188,11 +184,11 @@ func recreate(o observed, recorded token.Issued) plan {
 	return plan{Action: act, Issued: issued, Secret: newSecret(o.TR, issued), Create: true}
 }
 
-// held is the token the live Secret holds, as a TokenRequest's: a limit the spec asks for
-// but whose count was removed by hand reads as none left (the status does not keep the count,
-// and only "none left" is safe to restore; until it is written back, readers see no limit,
-// see token.Record.UsesLeft).
-func held(o observed) (token.Issued, error) {
+// liveToken is the token the live Secret holds, as a TokenRequest's: a limit the spec asks
+// for but whose count was removed by hand reads as none left (the status does not keep the
+// count, and only "none left" is safe to restore; until it is written back, readers see no
+// limit, see token.Record.UsesLeft).
+func liveToken(o observed) (token.Issued, error) {
 	h, err := token.FromSecret(o.Live)
 	h.Source = token.SourceTokenRequest
 	if o.TR.Spec.MaxUses != nil && h.UsesLeft == nil {
@@ -211,7 +207,7 @@ func adoptable(h token.Issued, err error, recorded token.Issued, isRecorded bool
 // written just before a restart. A whole token is adopted; a token without its lifetime gets
 // one; no usable token is replaced.
 func takeOver(o observed) plan {
-	h, err := held(o)
+	h, err := liveToken(o)
 	if adoptable(h, err, token.Issued{}, false) {
 		h.Revision = max(h.Revision, 1)
 		return write(o, actAdopt, h)
@@ -228,7 +224,7 @@ func takeOver(o observed) plan {
 // keep makes the live Secret hold what the status records: adopt a newer token, heal edited
 // metadata, drop a lapsed previous token, replace an edited token, or rotate.
 func keep(o observed, recorded token.Issued) plan {
-	h, err := held(o)
+	h, err := liveToken(o)
 	if adoptable(h, err, recorded, true) {
 		return write(o, actAdopt, h)
 	}
@@ -262,58 +258,26 @@ func keep(o observed, recorded token.Issued) plan {
 // write is the plan that makes the live Secret hold issued and spec.secretTemplate's keys;
 // Secret is nil when it already does.
 func write(o observed, act action, issued token.Issued) plan {
-	updated := o.Live.DeepCopy()
-	changed := applyTemplate(o.TR, updated)
-	changed = issued.ApplyTo(updated) || changed
 	p := plan{Action: act, Issued: issued}
-	if changed {
+	if updated, changed := token.Rewrite(o.Live, template(o.TR), issued); changed {
 		p.Secret = updated
 	}
 	return p
 }
 
-// newSecret is the Secret a TokenRequest's token is issued into.
+// newSecret is the Secret a TokenRequest's token is issued into, controlled by it.
 func newSecret(tr *tokensv1alpha1.TokenRequest, issued token.Issued) *corev1.Secret {
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
+	return token.NewSecret(metav1.ObjectMeta{
 		Namespace:       tr.Namespace,
 		Name:            tr.Status.SecretName,
 		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(tr, tokensv1alpha1.GroupVersion.WithKind("TokenRequest"))},
-	}}
-	applyTemplate(tr, s)
-	issued.ApplyTo(s)
-	return s
+	}, template(tr), issued)
 }
 
-// applyTemplate puts spec.secretTemplate's labels and annotations on the Secret, restoring any
-// removed or changed by hand, except the keys the operator writes itself (those it overwrites:
-// its own win). Other keys are left alone. It reports whether it changed anything.
-func applyTemplate(tr *tokensv1alpha1.TokenRequest, s *corev1.Secret) bool {
-	t := tr.Spec.SecretTemplate
-	if t == nil {
-		return false
-	}
-	changed := false
-	put := func(m *map[string]string, want map[string]string, own func(string) bool) {
-		for k, v := range want {
-			if cur, ok := (*m)[k]; own(k) || ok && cur == v {
-				continue
-			}
-			if *m == nil {
-				*m = map[string]string{}
-			}
-			(*m)[k], changed = v, true
-		}
-	}
-	put(&s.Labels, t.Labels, token.OwnLabel)
-	put(&s.Annotations, t.Annotations, token.OwnAnnotation)
-	return changed
-}
-
-// templateSum is what token.Record.Meta is for a Secret that carries exactly the TokenRequest's
-// template keys besides the operator's own.
-func templateSum(tr *tokensv1alpha1.TokenRequest) uint32 {
+// template is spec.secretTemplate's labels and annotations (none without one).
+func template(tr *tokensv1alpha1.TokenRequest) token.Template {
 	if t := tr.Spec.SecretTemplate; t != nil {
-		return token.MetaSum(t.Labels, t.Annotations)
+		return token.Template{Labels: t.Labels, Annotations: t.Annotations}
 	}
-	return 0
+	return token.Template{}
 }

@@ -14,13 +14,17 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package index
+// Package indexsync fills the token index (package index) and keeps it current: it lists the
+// token Secrets page by page, then watches them, on every replica. It is the index's only
+// reader of the API server.
+package indexsync
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -32,29 +36,55 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/pager"
 	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/utils/clock"
 
+	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/token"
 )
+
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch
 
 // DefaultPageSize is how many Secrets one list request asks for unless PageSize says.
 const DefaultPageSize = 500
 
+// Syncer keeps an index.Index current with the token Secrets of the cluster. It is a manager
+// runnable that runs on every replica.
+type Syncer struct {
+	// Secrets lists and watches the token Secrets.
+	Secrets corev1client.SecretsGetter
+	// Index is filled and kept current.
+	Index *index.Index
+	// Log receives the syncer's own lines; never a token.
+	Log logr.Logger
+	// PageSize is how many Secrets one list request asks for (default DefaultPageSize).
+	PageSize int64
+	// Clock paces the retries and times the lists (default: the real clock).
+	Clock clock.Clock
+
+	// listed counts the Secrets the current list has read, for the readiness message.
+	listed atomic.Int64
+}
+
 // NeedLeaderElection is false: every replica keeps its own index.
-func (x *Index) NeedLeaderElection() bool { return false }
+func (x *Syncer) NeedLeaderElection() bool { return false }
 
 // Start fills the index and keeps it current until ctx ends: it lists the token Secrets page
 // by page, turning each page into Records before asking for the next (so that memory never
 // holds more than a page of Secret objects, even at start-up), then watches from the list's
 // resourceVersion, resuming the watch where it broke (client-go's RetryWatcher), and lists
 // again only when the API server no longer has that resourceVersion (410 Gone).
-func (x *Index) Start(ctx context.Context) error {
+func (x *Syncer) Start(ctx context.Context) error {
+	if x.Clock == nil {
+		x.Clock = clock.RealClock{}
+	}
 	backoff := wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 30 * time.Second}
 	for {
-		start := time.Now()
+		start := x.Clock.Now()
 		rv, err := x.relist(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -64,13 +94,12 @@ func (x *Index) Start(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(backoff.Step()):
+			case <-x.Clock.After(backoff.Step()):
 			}
 			continue
 		}
 		backoff.Duration, backoff.Steps = time.Second, 1<<30
-		x.syncOnce.Do(func() { close(x.synced) })
-		x.Log.Info("Listed the token Secrets", "tokens", x.Len(), "duration", time.Since(start).Round(time.Millisecond))
+		x.Log.Info("Listed the token Secrets", "tokens", x.Index.Len(), "duration", x.Clock.Since(start).Round(time.Millisecond))
 		if err := x.watch(ctx, rv); ctx.Err() != nil {
 			return nil
 		} else if err != nil {
@@ -85,10 +114,10 @@ func selectors(opts *metav1.ListOptions) {
 	opts.FieldSelector = fields.OneTermEqualSelector("type", string(token.SecretType)).String()
 }
 
-// relist lists every token Secret into a new state, swaps it in and tells the listeners
-// what changed. It returns the list's resourceVersion.
-func (x *Index) relist(ctx context.Context) (string, error) {
-	next := newState()
+// relist lists every token Secret into a new snapshot and swaps it into the index, which
+// tells its listeners what changed. It returns the list's resourceVersion.
+func (x *Syncer) relist(ctx context.Context) (string, error) {
+	next := x.Index.NewSnapshot()
 	x.listed.Store(0)
 	var rv string
 	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
@@ -108,35 +137,15 @@ func (x *Index) relist(ctx context.Context) (string, error) {
 	err := p.EachListItem(ctx, opts, func(obj runtime.Object) error {
 		x.listed.Add(1)
 		if s, ok := obj.(*corev1.Secret); ok {
-			if rec, ok := x.convert(s); ok {
-				next.set(&rec)
-			}
+			next.Add(s)
 		}
 		return nil
 	})
 	if err != nil {
 		return "", err
 	}
-	x.mu.Lock()
-	old := x.state
-	x.state = next
-	x.mu.Unlock()
-	x.notifyDiff(old, next)
+	x.Index.Replace(next)
 	return rv, nil
-}
-
-// notifyDiff tells the listeners of every Record that a relist added, changed or removed.
-func (x *Index) notifyDiff(old, next state) {
-	for key, rec := range next.byKey {
-		if prev, ok := old.byKey[key]; !ok || !prev.Same(rec) {
-			x.notify(prev, rec)
-		}
-	}
-	for key, prev := range old.byKey {
-		if _, ok := next.byKey[key]; !ok {
-			x.notify(prev, nil)
-		}
-	}
 }
 
 // errGone means the watch cannot resume: the index must list again.
@@ -144,7 +153,7 @@ var errGone = errors.New("the watch's resourceVersion is gone")
 
 // watch applies the token Secrets' changes from rv on until ctx ends or the watch cannot be
 // resumed.
-func (x *Index) watch(ctx context.Context, rv string) error {
+func (x *Syncer) watch(ctx context.Context, rv string) error {
 	lw := &cache.ListWatch{WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 		selectors(&opts)
 		opts.AllowWatchBookmarks = true
@@ -166,7 +175,7 @@ func (x *Index) watch(ctx context.Context, rv string) error {
 			switch ev.Type {
 			case watch.Added, watch.Modified, watch.Deleted:
 				if s, ok := ev.Object.(*corev1.Secret); ok {
-					x.apply(s, ev.Type == watch.Deleted)
+					x.Index.Apply(s, ev.Type == watch.Deleted)
 				}
 			case watch.Error:
 				err := apierrors.FromObject(ev.Object)
@@ -179,38 +188,19 @@ func (x *Index) watch(ctx context.Context, rv string) error {
 	}
 }
 
-// WaitForSync blocks until the first list is complete, or ctx ends; it reports which.
-func (x *Index) WaitForSync(ctx context.Context) bool {
-	select {
-	case <-x.synced:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// Synced reports whether the first list is complete.
-func (x *Index) Synced() bool {
-	select {
-	case <-x.synced:
-		return true
-	default:
-		return false
-	}
-}
-
 // ReadyCheck is a healthz.Checker: ready once every token Secret is indexed, so that a
 // replica never answers false for a live token because it is still starting.
-func (x *Index) ReadyCheck(*http.Request) error {
-	if !x.Synced() {
+func (x *Syncer) ReadyCheck(*http.Request) error {
+	if !x.Index.Synced() {
 		return fmt.Errorf("the token index is still loading (%d Secrets listed so far)", x.listed.Load())
 	}
 	return nil
 }
 
-// NewForConfig returns an empty index that lists and watches through cfg, in protobuf (the
-// smallest and fastest encoding for Secrets), sharing httpClient's connections (if not nil).
-func NewForConfig(cfg *rest.Config, httpClient *http.Client, log logr.Logger) (*Index, error) {
+// NewForConfig returns a syncer that fills tokens by listing and watching through cfg, in
+// protobuf (the smallest and fastest encoding for Secrets), sharing httpClient's connections
+// (if not nil).
+func NewForConfig(cfg *rest.Config, httpClient *http.Client, tokens *index.Index, log logr.Logger) (*Syncer, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.ContentType = runtime.ContentTypeProtobuf
 	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
@@ -224,5 +214,5 @@ func NewForConfig(cfg *rest.Config, httpClient *http.Client, log logr.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	return New(cs.CoreV1(), log), nil
+	return &Syncer{Secrets: cs.CoreV1(), Index: tokens, Log: log}, nil
 }

@@ -14,7 +14,11 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package index
+// Package indexsource drives controllers from the token index (package index) as source.Kind
+// drives them from an informer: every change of a Record is mapped to reconcile requests,
+// each queued when it is due. A request due later waits in a schedule (package schedule), as
+// a RequeueAfter would, and never passes through the queue before then.
+package indexsource
 
 import (
 	"context"
@@ -22,9 +26,12 @@ import (
 	"time"
 
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/tokenops/token-operator/internal/index"
+	"github.com/tokenops/token-operator/internal/schedule"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -35,51 +42,53 @@ type Due struct {
 }
 
 // Mapper turns a change of one Record into the requests to reconcile: old is nil for a
-// Secret newly indexed, updated is nil for one gone.
+// Secret newly indexed, updated is nil for one gone. It is pure.
 type Mapper func(old, updated *token.Record) []Due
 
-// Source is a controller-runtime source of the index's changes, as source.Kind is of an
-// informer's: every change is mapped to requests, each queued when it is due (a request due
-// later waits in a schedule of its own, as a RequeueAfter would, and never passes through
-// the queue before then; see schedule). With replay, a controller starting (on becoming
-// leader) also gets the requests of every Record already indexed, as an informer replays its
-// store to a new handler. The controller starts its workers once the index is complete.
-func (x *Index) Source(m Mapper, replay bool) source.SyncingSource {
-	return &indexSource{index: x, mapper: m, replay: replay}
+// New is a source of the changes of tokens, mapped by m. With replay, a controller starting
+// (on becoming leader) also gets the requests of every Record already indexed, as an
+// informer replays its store to a new handler. The controller starts its workers once the
+// index is complete. clk tells when a request is due (nil: the real clock).
+func New(tokens *index.Index, m Mapper, replay bool, clk clock.Clock) source.SyncingSource {
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	return &indexSource{index: tokens, mapper: m, replay: replay, clock: clk}
 }
 
 type indexSource struct {
-	index  *Index
+	index  *index.Index
 	mapper Mapper
 	replay bool
+	clock  clock.Clock
 }
 
 func (s *indexSource) String() string { return "token index" }
 
 // Start implements source.Source: it subscribes the queue until ctx ends, without blocking.
 func (s *indexSource) Start(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-	later := newSchedule()
-	go later.run(ctx, q)
+	later := schedule.New[reconcile.Request]()
+	go later.Run(ctx, s.clock, q.Add)
 	enqueue := func(old, updated *token.Record) {
 		for _, d := range s.mapper(old, updated) {
-			if !d.At.IsZero() && time.Now().Before(d.At) {
-				later.add(d.At, d.Request)
+			if !d.At.IsZero() && s.clock.Now().Before(d.At) {
+				later.Add(d.At, d.Request)
 			} else {
 				q.Add(d.Request)
 			}
 		}
 	}
-	id := s.index.subscribe(enqueue)
+	unsubscribe := s.index.Subscribe(enqueue)
 	go func() {
 		<-ctx.Done()
-		s.index.unsubscribe(id)
+		unsubscribe()
 	}()
 	if s.replay {
 		go func() {
 			if !s.index.WaitForSync(ctx) {
 				return
 			}
-			for _, rec := range s.index.all() {
+			for _, rec := range s.index.Records() {
 				enqueue(nil, rec)
 			}
 		}()
@@ -93,45 +102,4 @@ func (s *indexSource) WaitForSync(ctx context.Context) error {
 		return errors.New("the token index did not finish its first list")
 	}
 	return nil
-}
-
-func (x *Index) subscribe(fn func(old, updated *token.Record)) int {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.listeners == nil {
-		x.listeners = map[int]func(old, updated *token.Record){}
-	}
-	x.nextID++
-	x.listeners[x.nextID] = fn
-	return x.nextID
-}
-
-func (x *Index) unsubscribe(id int) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	delete(x.listeners, id)
-}
-
-// notify tells every listener of one change. Listeners only queue requests: they never block.
-func (x *Index) notify(old, updated *token.Record) {
-	x.mu.RLock()
-	fns := make([]func(old, updated *token.Record), 0, len(x.listeners))
-	for _, fn := range x.listeners {
-		fns = append(fns, fn)
-	}
-	x.mu.RUnlock()
-	for _, fn := range fns {
-		fn(old, updated)
-	}
-}
-
-// all returns every Record.
-func (x *Index) all() []*token.Record {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	out := make([]*token.Record, 0, len(x.state.byKey))
-	for _, r := range x.state.byKey {
-		out = append(out, r)
-	}
-	return out
 }

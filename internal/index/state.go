@@ -1,0 +1,130 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package index
+
+import (
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/tokenops/token-operator/internal/token"
+)
+
+// state is the index's maps. A relist builds a new state and swaps it in.
+type state struct {
+	byKey map[types.NamespacedName]*token.Record
+	// byID maps a token id to the Record that holds it; moreByID holds any further Records
+	// with the same id (a Secret copied by hand), which is rare.
+	byID     map[token.BinaryID]*token.Record
+	moreByID map[token.BinaryID][]*token.Record
+	// namespaces interns namespace names: every Record of a namespace shares one string.
+	namespaces map[string]string
+}
+
+func newState() state {
+	return state{
+		byKey:      map[types.NamespacedName]*token.Record{},
+		byID:       map[token.BinaryID]*token.Record{},
+		moreByID:   map[token.BinaryID][]*token.Record{},
+		namespaces: map[string]string{},
+	}
+}
+
+// eachWithID calls fn for every Record holding a token with this id, until fn returns false.
+func (s *state) eachWithID(id token.BinaryID, fn func(*token.Record) bool) {
+	r, ok := s.byID[id]
+	if !ok || !fn(r) {
+		return
+	}
+	for _, r := range s.moreByID[id] {
+		if !fn(r) {
+			return
+		}
+	}
+}
+
+// set indexes rec, replacing the Record of the same key. rec becomes the index's own.
+func (s *state) set(rec *token.Record) {
+	rec.Namespace = s.intern(rec.Namespace)
+	key := rec.Key()
+	if old, ok := s.byKey[key]; ok {
+		s.unlinkAll(old)
+	}
+	s.byKey[key] = rec
+	for _, id := range ids(rec) {
+		if _, taken := s.byID[id]; taken {
+			s.moreByID[id] = append(s.moreByID[id], rec)
+		} else {
+			s.byID[id] = rec
+		}
+	}
+}
+
+func (s *state) remove(key types.NamespacedName) {
+	if old, ok := s.byKey[key]; ok {
+		s.unlinkAll(old)
+		delete(s.byKey, key)
+	}
+}
+
+func (s *state) unlinkAll(rec *token.Record) {
+	for _, id := range ids(rec) {
+		s.unlink(id, rec)
+	}
+}
+
+// unlink removes rec from the Records of id, promoting another one if there is one.
+func (s *state) unlink(id token.BinaryID, rec *token.Record) {
+	more := s.moreByID[id]
+	if s.byID[id] == rec {
+		if len(more) == 0 {
+			delete(s.byID, id)
+			return
+		}
+		s.byID[id], more = more[0], more[1:]
+	} else {
+		for i, r := range more {
+			if r == rec {
+				more = append(more[:i:i], more[i+1:]...)
+				break
+			}
+		}
+	}
+	if len(more) == 0 {
+		delete(s.moreByID, id)
+	} else {
+		s.moreByID[id] = more
+	}
+}
+
+func (s *state) intern(ns string) string {
+	if v, ok := s.namespaces[ns]; ok {
+		return v
+	}
+	s.namespaces[ns] = ns
+	return ns
+}
+
+// ids are the token ids a Record is found by: its current token's and its previous one's.
+func ids(rec *token.Record) []token.BinaryID {
+	var out []token.BinaryID
+	if rec.HasToken {
+		out = append(out, rec.Current.ID)
+	}
+	if rec.HasPrevious && (!rec.HasToken || rec.Previous.ID != rec.Current.ID) {
+		out = append(out, rec.Previous.ID)
+	}
+	return out
+}
