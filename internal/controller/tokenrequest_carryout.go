@@ -37,7 +37,8 @@ import (
 // unless the newer copy's watch event comes first.
 const staleRetry = time.Second
 
-// carryOut does what the plan says, and only that, and says when to look again.
+// carryOut does what the plan says, and only that, and says when to look again. A create
+// that finds the name taken answers AlreadyExists and changes nothing (see reconcileToken).
 func (r *TokenRequestReconciler) carryOut(ctx context.Context, o observed, p plan) (ctrl.Result, error) {
 	tr := o.TR
 	switch p.Action {
@@ -64,14 +65,6 @@ func (r *TokenRequestReconciler) carryOut(ctx context.Context, o observed, p pla
 	}
 	if p.Action != actWait {
 		err := r.save(ctx, p)
-		if apierrors.IsAlreadyExists(err) && !o.Inspected {
-			// The name is taken (an index that has not seen the Secret yet, a racing
-			// reconcile, a Secret we do not own): Create never overwrites; the live Secret decides.
-			if o, err = r.inspect(ctx, o); err != nil {
-				return ctrl.Result{}, err
-			}
-			return r.carryOut(ctx, o, decide(o))
-		}
 		if apierrors.IsInvalid(err) {
 			msg := "the Secret the spec describes is invalid: " + err.Error()
 			r.markInvalid(tr, msg)

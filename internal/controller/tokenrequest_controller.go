@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -130,7 +131,16 @@ func (r *TokenRequestReconciler) reconcileToken(ctx context.Context, tr *tokensv
 		}
 		p = decide(o)
 	}
-	return r.carryOut(ctx, o, p)
+	result, err := r.carryOut(ctx, o, p)
+	if apierrors.IsAlreadyExists(err) && !o.Inspected {
+		// The name is taken (an index that has not seen the Secret yet, a racing reconcile, a
+		// Secret we do not own): Create never overwrites; the live Secret decides, once.
+		if o, err = r.inspect(ctx, o); err != nil {
+			return ctrl.Result{}, err
+		}
+		return r.carryOut(ctx, o, decide(o))
+	}
+	return result, err
 }
 
 // ttl is the TokenRequest's ttl, within the operator's limits.
