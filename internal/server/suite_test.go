@@ -265,7 +265,7 @@ func auditEvents(b *lockedBuffer) []audit.Event {
 }
 
 // startAtFakeTime starts an operator whose HTTP API reads a fake clock, as does its expiry
-// (the expiry controller's deletion, or none when expire is false), configured further by
+// (the store's clears and expiry on the fake clock too, or on the real clock when expire is false), configured further by
 // configure (nil for nothing); it returns its stop, its base URL and the clock.
 func startAtFakeTime(expire bool, configure func(*Server)) (func(), string, *clocktesting.FakeClock) {
 	GinkgoHelper()
