@@ -264,9 +264,10 @@ func auditEvents(b *lockedBuffer) []audit.Event {
 	return events
 }
 
-// startAtFakeTime starts an operator whose HTTP API reads a fake clock, as does its expiry
-// (the store's clears and expiry on the fake clock too, or on the real clock when expire is false), configured further by
-// configure (nil for nothing); it returns its stop, its base URL and the clock.
+// startAtFakeTime starts an operator whose HTTP API reads a fake clock, as does its store's
+// expiry when expire is set (otherwise the store reads the real clock, by which nothing the
+// spec issues has expired, so a clear deletes nothing), configured further by configure (nil
+// for nothing); it returns its stop, its base URL and the clock.
 func startAtFakeTime(expire bool, configure func(*Server)) (func(), string, *clocktesting.FakeClock) {
 	GinkgoHelper()
 	fake := clocktesting.NewFakeClock(time.Now())
