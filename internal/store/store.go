@@ -25,7 +25,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -97,7 +96,7 @@ func (s *Store) Update(ctx context.Context, secret *corev1.Secret) error {
 // and reports whether this call deleted it. A Secret already gone, or replaced by a newer one
 // of the same name, is no error: several replicas may delete at once.
 func (s *Store) Delete(ctx context.Context, rec *token.Record) (bool, error) {
-	return deleted(s.deleteSecret(ctx, rec.Key(), rec.UID, ""))
+	return tookEffect(s.deleteSecret(ctx, rec.Key(), rec.UID, ""))
 }
 
 // Expire deletes the Secret rec was read from if its token has expired at the store's clock
@@ -106,7 +105,7 @@ func (s *Store) Expire(ctx context.Context, rec *token.Record) (bool, error) {
 	if rec.Deleting || !rec.Expired(s.Clock.Now()) {
 		return false, nil
 	}
-	done, err := deleted(s.deleteSecret(ctx, rec.Key(), rec.UID, ""))
+	done, err := tookEffect(s.deleteSecret(ctx, rec.Key(), rec.UID, ""))
 	if done {
 		metrics.ExpiredDeleted.Inc()
 	}
@@ -129,9 +128,9 @@ func (s *Store) deleteSecret(ctx context.Context, key types.NamespacedName, uid 
 	return err
 }
 
-// deleted reads a delete's answer: true for deleted, false with no error for a Secret already
-// gone or replaced.
-func deleted(err error) (bool, error) {
+// tookEffect reads the answer to a write guarded by the Secret's UID (a delete, a patch): true
+// when it took effect, false with no error for a Secret already gone or replaced.
+func tookEffect(err error) (bool, error) {
 	switch {
 	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
 		return false, nil
@@ -155,7 +154,7 @@ func (s *Store) DigestOnly(ctx context.Context, rec *token.Record) (bool, error)
 	}
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.Name}}
 	err = s.Client.Patch(ctx, secret, client.RawPatch(types.MergePatchType, patch))
-	return deleted(err) // a patch answers as a delete does: done, gone, or replaced
+	return tookEffect(err)
 }
 
 // Redemption is what Spend did.
@@ -219,10 +218,6 @@ func (s *Store) spendOne(ctx context.Context, live *corev1.Secret, rec *token.Re
 	if rec.UsesLeft == 1 && rec.Source == token.SourceHTTP {
 		return s.deleteSecret(ctx, rec.Key(), live.UID, live.ResourceVersion)
 	}
-	spent, ok := token.SpendOne(live)
-	if !ok {
-		// Not reached: rec, read from live, has a use left. Read again, as for a lost race.
-		return apierrors.NewConflict(corev1.Resource("secrets"), live.Name, errors.New("no use left to spend"))
-	}
+	spent := token.WithUsesLeft(live, rec.UsesLeft-1)
 	return s.Client.Patch(ctx, spent, client.MergeFromWithOptions(live, client.MergeFromWithOptimisticLock{}))
 }

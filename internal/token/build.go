@@ -81,14 +81,13 @@ func Rewrite(live *corev1.Secret, t Template, issued Issued) (*corev1.Secret, bo
 	return updated, changed
 }
 
-// SpendOne is live with one use fewer left (live itself is not changed); ok is false when
-// live has no use left to spend, or no use limit.
-func SpendOne(live *corev1.Secret) (spent *corev1.Secret, ok bool) {
-	n := usesLeftOf(live)
-	if n == Unlimited || n < 1 {
-		return nil, false
+// WithUsesLeft is live with n uses left (live itself is not changed): the write that spends
+// a use of a limited-use token.
+func WithUsesLeft(live *corev1.Secret, n int64) *corev1.Secret {
+	spent := live.DeepCopy()
+	if spent.Annotations == nil {
+		spent.Annotations = map[string]string{}
 	}
-	spent = live.DeepCopy()
-	spent.Annotations[AnnotationUsesLeft] = strconv.FormatInt(n-1, 10)
-	return spent, true
+	spent.Annotations[AnnotationUsesLeft] = strconv.FormatInt(n, 10)
+	return spent
 }
