@@ -19,7 +19,6 @@ package controller
 import (
 	"context"
 
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -37,10 +36,8 @@ import (
 type ExpiryReconciler struct {
 	// Tokens is the token index the controller is driven by and reads from.
 	Tokens *index.Index
-	// Store deletes the expired Secrets, by its own clock.
+	// Store deletes the expired Secrets; its clock is the controller's.
 	Store *store.Store
-	// Clock tells the time; tests move it (default: the store's clock).
-	Clock clock.PassiveClock
 	// MaxConcurrentReconciles is how many Secrets are deleted at once (default 1).
 	MaxConcurrentReconciles int
 	// Audit receives a line for each expired Secret deleted (nil: no audit log).
@@ -56,7 +53,7 @@ func (r *ExpiryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, nil
 	}
 	expiresAt := rec.ExpiresAt()
-	if remaining := expiresAt.Sub(r.Clock.Now()); remaining > 0 {
+	if remaining := expiresAt.Sub(r.Store.Clock.Now()); remaining > 0 {
 		if needsDigest(rec) {
 			if err := r.digestOnly(ctx, rec); err != nil {
 				return ctrl.Result{}, err
@@ -69,7 +66,7 @@ func (r *ExpiryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, err
 	}
 	writeAudit(ctx, r.Audit, audit.Of(audit.OpExpire, audit.Success, rec))
-	ctrl.LoggerFrom(ctx).V(1).Info("Deleted expired Secret", "expiresAt", expiresAt, "lag", r.Clock.Since(expiresAt))
+	ctrl.LoggerFrom(ctx).V(1).Info("Deleted expired Secret", "expiresAt", expiresAt, "lag", r.Store.Clock.Since(expiresAt))
 	return ctrl.Result{}, nil
 }
 
@@ -85,9 +82,6 @@ func (r *ExpiryReconciler) digestOnly(ctx context.Context, rec *token.Record) er
 
 // SetupWithManager registers the controller, driven by every change in the token index.
 func (r *ExpiryReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.Clock == nil {
-		r.Clock = r.Store.Clock
-	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("token-expiry").
 		WatchesRawSource(indexsource.New(r.Tokens, dueAtExpiry, true, nil)).
