@@ -116,7 +116,7 @@ func (r *TokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Request
 // none yet, and asks to be woken when something is next due: it observes (the index and the
 // clock; the API server only when the index cannot tell), decides, and carries out.
 func (r *TokenRequestReconciler) reconcileToken(ctx context.Context, tr *tokensv1alpha1.TokenRequest) (ctrl.Result, error) {
-	tr.Status.SecretName = tr.SecretNameOrDefault()
+	recordSecretName(tr)
 	ttl, err := r.ttl(tr)
 	if err != nil {
 		r.markInvalid(tr, err.Error())

@@ -33,8 +33,9 @@ import (
 	"github.com/tokenops/token-operator/internal/token"
 )
 
-// The status of a TokenRequest is read and written here, and only here: the token it
-// records, its conditions, its restarts. The deferred patchStatus of Reconcile writes it.
+// The status of a TokenRequest is written here and nowhere else: the Secret's name, the token
+// it records, its conditions, its restarts; and the token it records is read back here
+// (recordedIssued, recordedLifetime). The deferred patchStatus of Reconcile sends it.
 
 // patchStatus writes the status changes made since before, if any, in one patch. The patch
 // carries before's resourceVersion: a reconcile that worked on a stale TokenRequest loses, and
@@ -151,6 +152,11 @@ func rotationRequested(tr *tokensv1alpha1.TokenRequest) bool {
 func spentRecorded(tr *tokensv1alpha1.TokenRequest) bool {
 	c := meta.FindStatusCondition(tr.Status.Conditions, tokensv1alpha1.ConditionReady)
 	return c != nil && c.Reason == tokensv1alpha1.ReasonSpent
+}
+
+// recordSecretName writes the name of the TokenRequest's Secret.
+func recordSecretName(tr *tokensv1alpha1.TokenRequest) {
+	tr.Status.SecretName = tr.SecretNameOrDefault()
 }
 
 // recordToken writes the issued token's public part (no secret) into the status.
