@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/store"
@@ -69,6 +70,38 @@ var _ = Describe("Expiry controller", func() {
 			Expect(deleted).To(BeFalse())
 		}
 		Expect(gone(ctx, newer)()).To(Succeed(), "the newer Secret stays")
+	})
+
+	It("spends the last use only of the version it read (the store's resourceVersion precondition)", func(ctx SpecContext) {
+		tok := token.Generate()
+		issued := token.Issued{Token: tok, Lifetime: token.NewLifetime(time.Now(), time.Hour), Source: token.SourceHTTP,
+			UsesLeft: new(int64(1))}
+		secret := token.NewHTTPSecret(ns, issued)
+		Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+		rec, err := token.RecordOf(secret)
+		Expect(err).NotTo(HaveOccurred())
+
+		By("another writer raising the count between the store's read and its delete of the last use")
+		raised := false
+		c := interceptor.NewClient(k8sClient, interceptor.Funcs{Delete: func(ctx context.Context, c client.WithWatch,
+			obj client.Object, opts ...client.DeleteOption) error {
+			if !raised {
+				raised = true
+				live := &corev1.Secret{}
+				Expect(c.Get(ctx, client.ObjectKeyFromObject(obj), live)).To(Succeed())
+				live.Annotations[token.AnnotationUsesLeft] = "2"
+				Expect(c.Update(ctx, live)).To(Succeed())
+			}
+			return c.Delete(ctx, obj, opts...)
+		}})
+		spent, err := store.New(c, k8sClient, index.New(GinkgoLogr), nil).Spend(ctx, &rec, tok.String())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(raised).To(BeTrue())
+		Expect(spent.Verdict).To(Equal(token.VerdictValid))
+		Expect(spent.UsesLeft).To(HaveValue(BeEquivalentTo(1)), "the use is spent from the newer count")
+		live := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(secret), live)).To(Succeed(), "not deleted on a stale read")
+		Expect(live.Annotations).To(HaveKeyWithValue(token.AnnotationUsesLeft, "1"))
 	})
 
 	It("deletes token Secrets whatever issued them, at their expires-at", func(ctx SpecContext) {
