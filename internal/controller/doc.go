@@ -27,8 +27,8 @@ limitations under the License.
 //   - carry out (tokenrequest_carryout.go) does what the plan says and only that: the
 //     store's write, then events, metrics and audit lines.
 //
-// The TokenRequest's status is read and written in tokenrequest_status.go alone, and patched
-// once per reconcile. Rotation timing (tokenrequest_rotation.go) and workload restarts
+// The TokenRequest's status is written in tokenrequest_status.go alone (the token it records
+// is read back there too), and patched once per reconcile. Rotation timing (tokenrequest_rotation.go) and workload restarts
 // (tokenrequest_restart.go) are pure helpers of decide and a step after carrying out. The
 // expiry controller (expiry_controller.go) asks the store to delete every token Secret,
 // whatever issued it, at its expiry.
