@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/tokenops/token-operator/internal/controller"
+	"github.com/tokenops/token-operator/internal/provenance"
 	"github.com/tokenops/token-operator/internal/server"
 )
 
@@ -43,6 +44,10 @@ type config struct {
 	auditLogPath                                     string
 	kubeAPIQPS                                       float64
 	kubeAPIBurst                                     int
+	// namespace is the operator's own, where the key Secret lives.
+	namespace   string
+	keySecret   string
+	keyRecreate bool
 	// The runnables, as far as flags configure them; setup wires the rest.
 	tokenRequest controller.TokenRequestReconciler
 	expiry       controller.ExpiryReconciler
@@ -55,7 +60,7 @@ type config struct {
 // checks it before anything touches a cluster: an error names the flag or variable at fault.
 func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*config, error) {
 	env, envErr := readEnvironment(getenv)
-	c := &config{} // zap: production (JSON, info) unless --zap-devel
+	c := &config{namespace: env.namespace} // zap: production (JSON, info) unless --zap-devel
 	bindFlags(fs, c, env)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -87,6 +92,7 @@ func (c *config) validate() error {
 	check(c.tokenRequest.MaxConcurrentReconciles < 1, "--tokenrequest-workers must be at least 1, got %d",
 		c.tokenRequest.MaxConcurrentReconciles)
 	check(c.expiry.MaxConcurrentReconciles < 1, "--expiry-workers must be at least 1, got %d", c.expiry.MaxConcurrentReconciles)
+	check(c.keySecret == "", "--key-secret must name a Secret")
 	check(c.kubeAPIQPS < 0, "--kube-api-qps must be 0 (off) or more, got %v", c.kubeAPIQPS)
 	check(c.kubeAPIBurst < 0, "--kube-api-burst must be 0 or more, got %d", c.kubeAPIBurst)
 	check(c.retryPeriod <= 0, "--leader-election-retry-period must be positive, got %s", c.retryPeriod)
@@ -130,6 +136,11 @@ func bindFlags(fs *flag.FlagSet, c *config, env environment) {
 	fs.IntVar(&c.tokenRequest.MaxConcurrentReconciles, "tokenrequest-workers", 16,
 		"How many TokenRequests are reconciled at once.")
 	fs.IntVar(&c.expiry.MaxConcurrentReconciles, "expiry-workers", 32, "How many expired token Secrets are deleted at once, by the expiry controller and by each clear over HTTP.")
+	fs.StringVar(&c.keySecret, "key-secret", provenance.DefaultKeySecretName, "The Secret, in the operator's own namespace, "+
+		"that holds the keys sealing every token Secret; created on the first start, never made anew while tokens sealed "+
+		"with it exist.")
+	fs.BoolVar(&c.keyRecreate, "key-secret-recreate", false, "Create a new --key-secret even though tokens sealed with "+
+		"the lost one exist: every HTTP token then stops validating and every TokenRequest gets a new token. For recovery only.")
 	bindHTTPFlags(fs, c, env)
 	c.zap.BindFlags(fs)
 }

@@ -22,6 +22,7 @@ limitations under the License.
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -29,11 +30,13 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"time"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -49,6 +52,7 @@ import (
 	"github.com/tokenops/token-operator/internal/controller"
 	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/indexsync"
+	"github.com/tokenops/token-operator/internal/provenance"
 	"github.com/tokenops/token-operator/internal/server"
 	"github.com/tokenops/token-operator/internal/store"
 )
@@ -140,10 +144,23 @@ func managerOptions(c *config) ctrl.Options {
 // and the health checks to mgr.
 func setup(mgr ctrl.Manager, c *config) error {
 	tokens := index.New(ctrl.Log.WithName("token-index"))
+	if err := setupProvenance(mgr, c, tokens); err != nil {
+		return err
+	}
 	syncer, err := indexsync.NewForConfig(mgr.GetConfig(), mgr.GetHTTPClient(), tokens, ctrl.Log.WithName("token-index"))
 	if err != nil {
 		return fmt.Errorf("setting up the token index: %w", err)
 	}
+	// Every replica binds TokenRequest Secrets to their TokenRequests' statuses, from before
+	// the first list on.
+	trs, err := mgr.GetCache().GetInformer(context.Background(), &tokensv1alpha1.TokenRequest{})
+	if err != nil {
+		return fmt.Errorf("setting up the TokenRequest informer: %w", err)
+	}
+	if _, err := trs.AddEventHandler(indexsync.BindTokenRequests(tokens)); err != nil {
+		return err
+	}
+	syncer.WaitFor = trs.HasSynced
 	if err := mgr.Add(syncer); err != nil {
 		return err
 	}
@@ -168,6 +185,22 @@ func setup(mgr ctrl.Manager, c *config) error {
 		errs = append(errs, mgr.AddReadyzCheck(name, check))
 	}
 	return errors.Join(errs...)
+}
+
+// setupProvenance reads the keys that seal token Secrets (creating them on the first start),
+// makes the index admit only what they sealed, and refreshes them on every replica.
+func setupProvenance(mgr ctrl.Manager, c *config, tokens *index.Index) error {
+	keys := &provenance.Keys{Client: mgr.GetClient(), Secret: types.NamespacedName{Namespace: c.namespace, Name: c.keySecret},
+		Evidence: provenance.Evidence(mgr.GetAPIReader(), c.api.Namespace), Recreate: c.keyRecreate,
+		Log: ctrl.Log.WithName("keys")}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ring, err := keys.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("--key-secret: %w", err)
+	}
+	tokens.Trust = provenance.NewChecker(ring, c.api.Namespace)
+	return mgr.Add(keys.Runnable(tokens.Trust, time.Minute))
 }
 
 // setupControllers registers the TokenRequest and expiry controllers, driven by tokens and

@@ -249,6 +249,13 @@ type TokenRequestStatus struct {
 	// +optional
 	PreviousExpiresAt *metav1.Time `json:"previousExpiresAt,omitempty"`
 
+	// usesLeft is how many redemptions the current token has left (spec.maxUses only): the
+	// count its Secret had when the controller last saw it, never raised for the same token.
+	// Validation and redemption believe the lower of it and the Secret's count, so a Secret
+	// rolled back to an older version does not regain uses.
+	// +optional
+	UsesLeft *int64 `json:"usesLeft,omitempty"`
+
 	// revision counts the tokens this TokenRequest has had: 1 for the first, one more for
 	// each rotation or re-issue. The Secret carries the same number.
 	// +optional

@@ -73,9 +73,10 @@ func (r *TokenRequestReconciler) carryOut(ctx context.Context, o observed, p pla
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		recordToken(tr, p.Issued)
+		recordToken(tr, p.Action, p.Issued)
 		r.announce(ctx, tr, p)
 	}
+	recordUses(tr, o.Cached)
 	life, _ := recordedLifetime(tr)
 	r.markIssued(tr, life)
 	wake := r.nextWake(tr, r.Clock.Now())

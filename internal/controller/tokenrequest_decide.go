@@ -98,6 +98,11 @@ type observed struct {
 	// StatusCurrent is true when the API server's TokenRequest records the same token as TR;
 	// only when Inspected and a token is recorded.
 	StatusCurrent bool
+	// LiveTrusted is true when the token index would admit Live: the operator wrote it as it
+	// is (sealed), or it is an unsealed Secret of an earlier version that the status vouches
+	// for. Only when Inspected. A Secret the operator did not write as it is never keeps its
+	// token nor gives one to adopt.
+	LiveTrusted bool
 }
 
 // plan is decide's answer.
@@ -155,7 +160,7 @@ func decide(o observed) plan {
 // and nothing is due: the steady state, decided without reading the Secret.
 func settled(o observed, c *token.Record, recorded token.Issued) bool {
 	tr := o.TR
-	return c.InStatus(recorded) && c.Limited() == (tr.Spec.MaxUses != nil) &&
+	return c.Sealed && (!o.Inspected || o.LiveTrusted) && c.InStatus(recorded) && c.Limited() == (tr.Spec.MaxUses != nil) &&
 		c.Meta == template(tr).Sum() &&
 		!rotationDue(tr, recorded, o.Now) && !previousLapsed(recorded, o.Now)
 }
@@ -207,6 +212,9 @@ func adoptable(h token.Issued, err error, recorded token.Issued, isRecorded bool
 // written just before a restart. A whole token is adopted; a token without its lifetime gets
 // one; no usable token is replaced.
 func takeOver(o observed) plan {
+	if !o.LiveTrusted {
+		return plan{Action: actConflict} // not written by the operator as it is: never edited
+	}
 	h, err := liveToken(o)
 	if adoptable(h, err, token.Issued{}, false) {
 		h.Revision = max(h.Revision, 1)
@@ -225,7 +233,7 @@ func takeOver(o observed) plan {
 // metadata, drop a lapsed previous token, replace an edited token, or rotate.
 func keep(o observed, recorded token.Issued) plan {
 	h, err := liveToken(o)
-	if adoptable(h, err, recorded, true) {
+	if o.LiveTrusted && adoptable(h, err, recorded, true) {
 		return write(o, actAdopt, h)
 	}
 	desired := recorded
@@ -234,7 +242,8 @@ func keep(o observed, recorded token.Issued) plan {
 	if p := recorded.Previous; p != nil && !lapsed && h.Previous != nil && h.Previous.ID == p.ID {
 		desired.Previous = &token.Previous{Token: h.Previous.Token, ExpiresAt: p.ExpiresAt}
 	}
-	intact := err == nil && h.ID == recorded.ID
+	// A Secret the operator did not write as it is keeps nothing: its token may be anyone's.
+	intact := err == nil && h.ID == recorded.ID && o.LiveTrusted
 	switch {
 	case rotationDue(o.TR, recorded, o.Now):
 		if !o.StatusCurrent {
@@ -259,7 +268,8 @@ func keep(o observed, recorded token.Issued) plan {
 // Secret is nil when it already does.
 func write(o observed, act action, issued token.Issued) plan {
 	p := plan{Action: act, Issued: issued}
-	if updated, changed := token.Rewrite(o.Live, template(o.TR), issued); changed {
+	// An unsealed Secret is written even when nothing else changes: the write seals it.
+	if updated, changed := token.Rewrite(o.Live, template(o.TR), issued); changed || o.Cached == nil || !o.Cached.Sealed {
 		p.Secret = updated
 	}
 	return p

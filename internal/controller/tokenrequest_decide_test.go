@@ -49,7 +49,7 @@ func TestDecide(t *testing.T) {
 			e(tr)
 		}
 		if issued != nil {
-			recordToken(tr, *issued)
+			recordToken(tr, actIssue, *issued)
 		}
 		return tr
 	}

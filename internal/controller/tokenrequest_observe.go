@@ -50,8 +50,8 @@ func (r *TokenRequestReconciler) inspect(ctx context.Context, o observed) (obser
 		return o, err
 	default:
 		o.Live = live
-		if rec, err := token.RecordOf(live); !errors.Is(err, token.ErrNotTokenSecret) {
-			o.Cached = &rec
+		if rec, admitted, err := r.Tokens.Admit(live); !errors.Is(err, token.ErrNotTokenSecret) {
+			o.Cached, o.LiveTrusted = &rec, admitted
 		}
 	}
 	if _, ok := recordedIssued(o.TR); ok {

@@ -89,6 +89,7 @@ func (r *TokenRequestReconciler) markExpired(tr *tokensv1alpha1.TokenRequest, li
 }
 
 func (r *TokenRequestReconciler) markSpent(tr *tokensv1alpha1.TokenRequest) {
+	tr.Status.UsesLeft = new(int64(0))
 	msg := fmt.Sprintf("The last use of token %s was redeemed; its Secret %s is deleted", tr.Status.TokenID, tr.Status.SecretName)
 	if setReady(tr, metav1.ConditionFalse, tokensv1alpha1.ReasonSpent, msg) {
 		r.event(tr, EventTokenSpent, "Spend", "%s", msg)
@@ -159,8 +160,9 @@ func recordSecretName(tr *tokensv1alpha1.TokenRequest) {
 	tr.Status.SecretName = tr.SecretNameOrDefault()
 }
 
-// recordToken writes the issued token's public part (no secret) into the status.
-func recordToken(tr *tokensv1alpha1.TokenRequest, issued token.Issued) {
+// recordToken writes the issued token's public part (no secret) into the status, after act
+// wrote it: a new token's use count too (a token kept keeps its count, see recordUses).
+func recordToken(tr *tokensv1alpha1.TokenRequest, act action, issued token.Issued) {
 	s := &tr.Status
 	s.TokenID = issued.ID
 	s.IssuedAt = &metav1.Time{Time: issued.IssuedAt}
@@ -170,6 +172,12 @@ func recordToken(tr *tokensv1alpha1.TokenRequest, issued token.Issued) {
 	if p := issued.Previous; p != nil {
 		s.PreviousTokenID, s.PreviousExpiresAt = p.ID, &metav1.Time{Time: p.ExpiresAt}
 	}
+	if _, fresh := auditOps[act]; fresh || act == actAdopt || issued.UsesLeft == nil {
+		s.UsesLeft = nil
+		if issued.UsesLeft != nil {
+			s.UsesLeft = new(*issued.UsesLeft)
+		}
+	}
 	s.RenewalTime = nil
 	if t, ok := renewalTime(tr, issued); ok {
 		s.RenewalTime = &metav1.Time{Time: t}
@@ -178,6 +186,19 @@ func recordToken(tr *tokensv1alpha1.TokenRequest, issued token.Issued) {
 	// creation asks for nothing more than the first token). A pending request never gets
 	// here without the rotation that answers it: rotationDue includes it.
 	s.LastRotationRequest = tr.Annotations[tokensv1alpha1.AnnotationRotate]
+}
+
+// recordUses lowers the recorded use count to the Secret's, as the index has it, when that
+// Secret holds the recorded token and has fewer uses left: a redemption. It never raises it:
+// a Secret rolled back to more uses is not believed (see token.Record.Left).
+func recordUses(tr *tokensv1alpha1.TokenRequest, cached *token.Record) {
+	s := &tr.Status
+	if cached == nil || !cached.Limited() || !cached.HasToken || cached.Current.ID.String() != s.TokenID {
+		return
+	}
+	if s.UsesLeft == nil || cached.UsesLeft < *s.UsesLeft {
+		s.UsesLeft = new(cached.UsesLeft)
+	}
 }
 
 // restartsDue reports whether the workloads of spec.rotation.restartTargets have not all been

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 
+	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -64,8 +65,8 @@ func (x *Index) notify(old, updated *token.Record) {
 // unless the index already holds that Secret: the watch's own event for it then only
 // confirms it. It lets a writer read its own write at once.
 func (x *Index) Put(secret *corev1.Secret) {
-	rec, err := token.RecordOf(secret)
-	if err != nil {
+	rec, ok := x.convert(secret)
+	if !ok {
 		return
 	}
 	x.mu.Lock()
@@ -160,16 +161,115 @@ func (x *Index) notifyDiff(old, next state) {
 	}
 }
 
-// convert reads a Secret into its Record, logging (never the token) what does not convert.
+// convert reads a Secret into its Record, and admits it only if the operator wrote it as it
+// is (Trust): a refused Secret is counted and reported, and costs the index nothing. It logs
+// (never the token) what does not convert.
 func (x *Index) convert(secret *corev1.Secret) (token.Record, bool) {
 	rec, err := token.RecordOf(secret)
 	if errors.Is(err, token.ErrNotTokenSecret) {
 		x.Log.Info("Skipped a Secret that is not a token Secret", "secret", klog.KObj(secret), "reason", err.Error())
 		return rec, false
 	}
-	if err != nil {
-		x.Log.Info("Token Secret holds no usable token: it validates nothing until it expires", "secret", klog.KObj(secret),
-			"reason", err.Error())
+	ok, reason := x.admit(secret, &rec)
+	if !ok {
+		x.refuse(secret, reason)
 	}
-	return rec, true
+	return rec, ok
+}
+
+// admit decides whether the Secret read into rec is admitted, and completes rec with what
+// provenance says of it (Sealed, Bound).
+func (x *Index) admit(secret *corev1.Secret, rec *token.Record) (bool, string) {
+	if x.Trust == nil {
+		rec.Sealed = true
+		return true, ""
+	}
+	binding := x.bindingOf(rec)
+	v := x.Trust.Check(secret, rec, binding)
+	if !v.Admit {
+		return false, v.Reason
+	}
+	rec.Sealed = v.Sealed
+	if rec.Source == token.SourceTokenRequest {
+		rec.Bound = rec.BoundBy(binding)
+	}
+	return true, ""
+}
+
+// refuse counts a token Secret that Trust did not admit, and names it in the log the first
+// time (a bounded memory of the names reported, so that a million planted Secrets grow
+// nothing).
+func (x *Index) refuse(secret *corev1.Secret, reason string) {
+	metrics.UntrustedSecrets.WithLabelValues(secret.Namespace).Inc()
+	name := secret.Namespace + "/" + secret.Name
+	x.reportedMu.Lock()
+	_, seen := x.reported.Get(name)
+	if !seen {
+		x.reported.Add(name, struct{}{})
+	}
+	x.reportedMu.Unlock()
+	if !seen {
+		x.Log.Info("Ignored a token Secret the operator did not write as it is: it validates nothing and is never deleted "+
+			"or changed by the operator", "secret", klog.KObj(secret), "reason", reason)
+	}
+}
+
+// bindingOf is the Binding of the TokenRequest that controls rec, nil when none is known.
+func (x *Index) bindingOf(rec *token.Record) *token.Binding {
+	if rec.Controller == nil {
+		return nil
+	}
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.bindings[types.NamespacedName{Namespace: rec.Namespace, Name: rec.Controller.Name}]
+}
+
+// Bind records what the status of the TokenRequest tr says of its token (nil: the
+// TokenRequest is gone), and re-bounds the Record of its Secret: from now on that Secret's
+// tokens prove only what the status records.
+func (x *Index) Bind(tr types.NamespacedName, b *token.Binding) {
+	x.mu.Lock()
+	old := x.bindings[tr]
+	if b == nil {
+		delete(x.bindings, tr)
+	} else {
+		x.bindings[tr] = b
+	}
+	var names []string
+	for _, o := range []*token.Binding{old, b} {
+		if o != nil {
+			names = append(names, o.SecretName)
+		}
+	}
+	type change struct{ old, updated *token.Record }
+	var changes []change
+	for _, name := range names {
+		rec := x.state.byKey[types.NamespacedName{Namespace: tr.Namespace, Name: name}]
+		if rec == nil || rec.Controller == nil || rec.Controller.Name != tr.Name {
+			continue
+		}
+		updated := *rec
+		if updated.Bound = updated.BoundBy(b); updated.Bound != rec.Bound {
+			x.state.set(&updated)
+			changes = append(changes, change{rec, &updated})
+		}
+	}
+	x.mu.Unlock()
+	for _, c := range changes {
+		x.notify(c.old, c.updated)
+	}
+}
+
+// Admit reads a Secret as the index would, without indexing, counting or reporting it: for a
+// writer that read the Secret from the API server and must judge it as validation would (a
+// redemption, the TokenRequest controller). err is token.ErrNotTokenSecret for a Secret that
+// is not a token Secret; otherwise rec is its Record and admitted says whether the index
+// would admit it.
+func (x *Index) Admit(secret *corev1.Secret) (rec token.Record, admitted bool, err error) {
+	rec, err = token.RecordOf(secret)
+	if errors.Is(err, token.ErrNotTokenSecret) {
+		return rec, false, err
+	}
+	admitted, _ = x.admit(secret, &rec)
+	return rec, admitted, nil
 }

@@ -31,7 +31,9 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/lru"
 
+	"github.com/tokenops/token-operator/internal/provenance"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -40,6 +42,15 @@ import (
 type Index struct {
 	// Log receives the index's own lines; never a token.
 	Log logr.Logger
+	// Trust admits the token Secrets the operator wrote as they are; nil admits every one
+	// (for tests that index Secrets they built by hand).
+	Trust *provenance.Checker
+
+	// bindings are the TokenRequests' statuses, by TokenRequest (Bind).
+	bindings map[types.NamespacedName]*token.Binding
+	// reported remembers the names of refused Secrets already logged, at most maxReported.
+	reportedMu sync.Mutex
+	reported   *lru.Cache
 
 	mu    sync.RWMutex
 	state state
@@ -52,8 +63,12 @@ type Index struct {
 
 // New returns an empty index, not yet synced.
 func New(log logr.Logger) *Index {
-	return &Index{Log: log, state: newState(), synced: make(chan struct{})}
+	return &Index{Log: log, state: newState(), synced: make(chan struct{}),
+		bindings: map[types.NamespacedName]*token.Binding{}, reported: lru.New(maxReported)}
 }
+
+// maxReported bounds the names of refused Secrets the index remembers having logged.
+const maxReported = 4096
 
 // WaitForSync blocks until the first complete list is in, or ctx ends; it reports which.
 func (x *Index) WaitForSync(ctx context.Context) bool {
@@ -85,8 +100,8 @@ func (x *Index) Get(key types.NamespacedName) (*token.Record, bool) {
 }
 
 // Find returns the Record of a live (not deleting) Secret that holds a token with this id
-// and digest, and which of its tokens that is; nil when there is none. Comparing digests is
-// constant time.
+// and digest and may prove it (token.Record.Proves), and which of its tokens that is; nil
+// when there is none. Comparing digests is constant time.
 func (x *Index) Find(id token.BinaryID, digest token.Digest) (*token.Record, token.Slot) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
@@ -96,7 +111,7 @@ func (x *Index) Find(id token.BinaryID, digest token.Digest) (*token.Record, tok
 		if r.Deleting {
 			return true
 		}
-		if s := r.Match(digest); s != token.SlotNone {
+		if s := r.Match(digest); r.Proves(s) {
 			found, slot = r, s
 			return false
 		}
@@ -105,13 +120,18 @@ func (x *Index) Find(id token.BinaryID, digest token.Digest) (*token.Record, tok
 	return found, slot
 }
 
-// ByID returns the Record of a live Secret holding a token with this id, or nil.
+// ByID returns the Record of a live Secret holding a token with this id that it may prove,
+// or nil.
 func (x *Index) ByID(id token.BinaryID) *token.Record {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	var found *token.Record
 	x.state.eachWithID(id, func(r *token.Record) bool {
-		if !r.Deleting {
+		slot := token.SlotPrevious
+		if r.HasToken && r.Current.ID == id {
+			slot = token.SlotCurrent
+		}
+		if !r.Deleting && r.Proves(slot) {
 			found = r
 		}
 		return found == nil

@@ -38,7 +38,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/cache"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/pager"
 	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/utils/clock"
@@ -65,6 +65,9 @@ type Syncer struct {
 	PageSize int64
 	// Clock paces the retries and times the lists (default: the real clock).
 	Clock clock.Clock
+	// WaitFor, if set, is waited for before the first list: the TokenRequests' informer,
+	// so that the index judges TokenRequest Secrets against their statuses from the start.
+	WaitFor toolscache.InformerSynced
 
 	// listed counts the Secrets the current list has read, for the readiness message.
 	listed atomic.Int64
@@ -81,6 +84,9 @@ func (x *Syncer) NeedLeaderElection() bool { return false }
 func (x *Syncer) Start(ctx context.Context) error {
 	if x.Clock == nil {
 		x.Clock = clock.RealClock{}
+	}
+	if x.WaitFor != nil && !toolscache.WaitForCacheSync(ctx.Done(), x.WaitFor) {
+		return nil
 	}
 	backoff := wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 30 * time.Second}
 	for {
@@ -154,7 +160,7 @@ var errGone = errors.New("the watch's resourceVersion is gone")
 // watch applies the token Secrets' changes from rv on until ctx ends or the watch cannot be
 // resumed.
 func (x *Syncer) watch(ctx context.Context, rv string) error {
-	lw := &cache.ListWatch{WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	lw := &toolscache.ListWatch{WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 		selectors(&opts)
 		opts.AllowWatchBookmarks = true
 		return x.Secrets.Secrets(metav1.NamespaceAll).Watch(ctx, opts)

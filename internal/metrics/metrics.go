@@ -60,6 +60,20 @@ var (
 		Help: "Restarts of workloads named by spec.rotation.restartTargets after a new token, by kind and result (restarted, failed).",
 	}, []string{"kind", labelResult})
 
+	// UntrustedSecrets counts token Secrets (by our type and label) that the token index
+	// refused: not written by the operator as they are (a forged, copied or edited Secret). One
+	// per refused version of a Secret; by namespace only, never a name.
+	UntrustedSecrets = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tokenoperator_untrusted_secrets_total",
+		Help: "Token Secrets the token index refused (unsealed, seal not verifying, HTTP token outside --http-namespace), by namespace.",
+	}, []string{"namespace"})
+
+	// KeySecretMissing is 1 while the key Secret that seals token Secrets cannot be found.
+	KeySecretMissing = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tokenoperator_key_secret_missing",
+		Help: "1 while the key Secret that seals token Secrets is missing (the running replicas keep the keys they read; a restarted replica refuses to start).",
+	})
+
 	// RequestDuration observes HTTP API requests by route template and status code.
 	RequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "tokenoperator_http_request_duration_seconds",
@@ -70,7 +84,8 @@ var (
 
 // Collectors are this package's metrics, as init registers them on controller-runtime's registry.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{TokensIssued, ExpiredDeleted, Validations, Redemptions, WorkloadRestarts, RequestDuration}
+	return []prometheus.Collector{TokensIssued, ExpiredDeleted, Validations, Redemptions, WorkloadRestarts, RequestDuration,
+		UntrustedSecrets, KeySecretMissing}
 }
 
 func init() {

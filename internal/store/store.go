@@ -71,6 +71,7 @@ func New(c client.Client, reader client.Reader, tokens *index.Index, clk clock.P
 // token validates on this replica at once; the watch's event for it then only confirms it.
 // Create never overwrites: a name already taken answers AlreadyExists.
 func (s *Store) Create(ctx context.Context, secret *corev1.Secret) error {
+	s.seal(secret)
 	if err := s.Client.Create(ctx, secret); err != nil {
 		return err
 	}
@@ -89,7 +90,17 @@ func (s *Store) IssueHTTP(ctx context.Context, namespace string, issued token.Is
 // rotation, a repair, an adoption. It carries the resourceVersion it was read with, so it fails
 // with a Conflict rather than overwrite a newer write: of two writers, one wins.
 func (s *Store) Update(ctx context.Context, secret *corev1.Secret) error {
+	s.seal(secret)
 	return s.Client.Update(ctx, secret)
+}
+
+// seal puts the operator's seal on a token Secret about to be written (token.AnnotationSeal),
+// with the index's keys: what the index then admits. Without keys (tests of the index alone)
+// Secrets go unsealed.
+func (s *Store) seal(secret *corev1.Secret) {
+	if t := s.Tokens.Trust; t != nil {
+		t.Keys().Seal(secret)
+	}
 }
 
 // Delete deletes the Secret rec was read from (a revocation, a spent TokenRequest token),
@@ -184,8 +195,8 @@ func (s *Store) Spend(ctx context.Context, cached *token.Record, presented strin
 			}
 			return err
 		}
-		rec, err := token.RecordOf(live)
-		if err != nil || live.UID != uid || rec.Deleting {
+		rec, admitted, _ := s.Tokens.Admit(live) // judged as validation judges it: seal, status, namespace
+		if !admitted || live.UID != uid || rec.Deleting {
 			out.Verdict = token.VerdictUnknown
 			return nil
 		}
@@ -193,10 +204,10 @@ func (s *Store) Spend(ctx context.Context, cached *token.Record, presented strin
 			out.Verdict = v
 			return nil
 		}
-		err = s.spendOne(ctx, live, &rec)
+		err := s.spendOne(ctx, live, &rec)
 		switch {
 		case err == nil:
-			out.Verdict, out.UsesLeft = token.VerdictValid, new(rec.UsesLeft-1)
+			out.Verdict, out.UsesLeft = token.VerdictValid, new(rec.Left()-1)
 		case apierrors.IsNotFound(err):
 			out.Verdict = token.VerdictSpent
 		default:
@@ -215,9 +226,10 @@ var spendBackoff = wait.Backoff{Duration: 5 * time.Millisecond, Factor: 1.5, Jit
 // spendOne writes one use less onto live (whose Record is rec), failing with a Conflict if
 // live is no longer the newest version of the Secret.
 func (s *Store) spendOne(ctx context.Context, live *corev1.Secret, rec *token.Record) error {
-	if rec.UsesLeft == 1 && rec.Source == token.SourceHTTP {
+	left := rec.Left() // the Secret's count, never above the TokenRequest's status
+	if left == 1 && rec.Source == token.SourceHTTP {
 		return s.deleteSecret(ctx, rec.Key(), live.UID, live.ResourceVersion)
 	}
-	spent := token.WithUsesLeft(live, rec.UsesLeft-1)
+	spent := token.WithUsesLeft(live, left-1)
 	return s.Client.Patch(ctx, spent, client.MergeFromWithOptions(live, client.MergeFromWithOptimisticLock{}))
 }

@@ -103,6 +103,12 @@ type Record struct {
 	// Plaintext is true when the Secret holds the token itself (DataToken), false when it
 	// holds only its digest (tokens issued over HTTP).
 	Plaintext bool
+	// Sealed is true when the Secret's seal verified (package provenance); false for a Secret
+	// of an earlier version admitted without one, which the operator seals on its next write.
+	Sealed bool
+	// Bound is what the TokenRequest's status lets the Secret's tokens prove; the index sets it
+	// (see Binding). Zero for a token issued over HTTP.
+	Bound Bound
 }
 
 // Controller names the TokenRequest that controls a token Secret.
@@ -211,7 +217,8 @@ func (r *Record) Expired(now time.Time) bool { return now.Unix() >= r.Current.Ex
 // Limited reports whether the token has a use limit.
 func (r *Record) Limited() bool { return r.UsesLeft != Unlimited }
 
-// Spent reports whether a limited-use token has no use left.
+// Spent reports whether the Secret's count says a limited-use token has no use left (Judge
+// also asks the TokenRequest's status: see Left).
 func (r *Record) Spent() bool { return r.UsesLeft == 0 }
 
 // ControlledBy reports whether the TokenRequest with this UID controls the Secret.
@@ -272,14 +279,15 @@ func (r *Record) Verify(presented string, now time.Time) Verdict {
 }
 
 // Judge is Verify for a caller that has already matched the presented token, so that it is
-// hashed once. A previous token counts until its own expiry, never beyond the Secret's.
+// hashed once. A previous token counts until its own expiry, never beyond the Secret's; a
+// TokenRequest's token only as far as its status records it (Bound).
 func (r *Record) Judge(which Slot, now time.Time) Verdict {
 	switch {
-	case which == SlotNone:
+	case !r.Proves(which):
 		return VerdictUnknown
-	case r.Expired(now), which == SlotPrevious && now.Unix() >= r.Previous.ExpiresAt:
+	case now.Unix() >= r.expiresAt(which):
 		return VerdictExpired
-	case r.Spent():
+	case r.Left() == 0:
 		return VerdictSpent
 	}
 	return VerdictValid

@@ -79,7 +79,8 @@ func OwnLabel(key string) bool {
 // OwnAnnotation reports whether the operator writes an annotation of this key itself.
 func OwnAnnotation(key string) bool {
 	switch key {
-	case AnnotationIssuedAt, AnnotationExpiresAt, AnnotationPreviousExpiresAt, AnnotationRevision, AnnotationUsesLeft:
+	case AnnotationIssuedAt, AnnotationExpiresAt, AnnotationPreviousExpiresAt, AnnotationRevision, AnnotationUsesLeft,
+		AnnotationSeal:
 		return true
 	}
 	return false
