@@ -226,6 +226,11 @@ func (in *TokenRequestStatus) DeepCopyInto(out *TokenRequestStatus) {
 		in, out := &in.PreviousExpiresAt, &out.PreviousExpiresAt
 		*out = (*in).DeepCopy()
 	}
+	if in.UsesLeft != nil {
+		in, out := &in.UsesLeft, &out.UsesLeft
+		*out = new(int64)
+		**out = **in
+	}
 	if in.Restarts != nil {
 		in, out := &in.Restarts, &out.Restarts
 		*out = make([]WorkloadRestart, len(*in))
