@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/tokenops/token-operator/internal/controller"
+	"github.com/tokenops/token-operator/internal/indexsync"
 	"github.com/tokenops/token-operator/internal/provenance"
 	"github.com/tokenops/token-operator/internal/server"
 )
@@ -48,6 +49,9 @@ type config struct {
 	namespace   string
 	keySecret   string
 	keyRecreate bool
+	// replicaName names this replica's heartbeat Secret.
+	replicaName  string
+	maxStaleness time.Duration
 	// The runnables, as far as flags configure them; setup wires the rest.
 	tokenRequest controller.TokenRequestReconciler
 	expiry       controller.ExpiryReconciler
@@ -93,6 +97,9 @@ func (c *config) validate() error {
 		c.tokenRequest.MaxConcurrentReconciles)
 	check(c.expiry.MaxConcurrentReconciles < 1, "--expiry-workers must be at least 1, got %d", c.expiry.MaxConcurrentReconciles)
 	check(c.keySecret == "", "--key-secret must name a Secret")
+	check(c.maxStaleness < 0 || c.maxStaleness > 0 && c.maxStaleness < time.Second,
+		"--max-staleness must be 0 (off) or at least 1s, got %s", c.maxStaleness)
+	check(c.replicaName == "", "--replica-name must not be empty")
 	check(c.kubeAPIQPS < 0, "--kube-api-qps must be 0 (off) or more, got %v", c.kubeAPIQPS)
 	check(c.kubeAPIBurst < 0, "--kube-api-burst must be 0 or more, got %d", c.kubeAPIBurst)
 	check(c.retryPeriod <= 0, "--leader-election-retry-period must be positive, got %s", c.retryPeriod)
@@ -141,6 +148,11 @@ func bindFlags(fs *flag.FlagSet, c *config, env environment) {
 		"with it exist.")
 	fs.BoolVar(&c.keyRecreate, "key-secret-recreate", false, "Create a new --key-secret even though tokens sealed with "+
 		"the lost one exist: every HTTP token then stops validating and every TokenRequest gets a new token. For recovery only.")
+	fs.StringVar(&c.replicaName, "replica-name", env.replica, "This replica's name, unique among the replicas: "+
+		"it names the heartbeat Secret that measures how current its view is (default: $POD_NAME, else the host name).")
+	fs.DurationVar(&c.maxStaleness, "max-staleness", indexsync.DefaultMaxStaleness, "How old this replica's view of the "+
+		"token Secrets may be (the time since its own heartbeat last came back through its watch) before validation, "+
+		"redemption and lookup answer 503 and /readyz fails; 0 serves the last view however old.")
 	bindHTTPFlags(fs, c, env)
 	c.zap.BindFlags(fs)
 }
@@ -192,12 +204,17 @@ type environment struct {
 	namespace string
 	// ttl is TOKEN_TTL_MINUTES, the original service's setting, else 60 minutes.
 	ttl time.Duration
+	// replica is POD_NAME, else the host name.
+	replica string
 }
 
 // readEnvironment reads the environment; an invalid TOKEN_TTL_MINUTES is an error, and the
 // defaults stand in for it until it is reported.
 func readEnvironment(getenv func(string) string) (environment, error) {
-	env := environment{namespace: getenv("POD_NAMESPACE"), ttl: 60 * time.Minute}
+	env := environment{namespace: getenv("POD_NAMESPACE"), ttl: 60 * time.Minute, replica: getenv("POD_NAME")}
+	if env.replica == "" {
+		env.replica, _ = os.Hostname()
+	}
 	if env.namespace == "" {
 		env.namespace = "default"
 		if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {

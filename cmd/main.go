@@ -43,6 +43,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -153,16 +154,20 @@ func setup(mgr ctrl.Manager, c *config) error {
 	}
 	// Every replica binds TokenRequest Secrets to their TokenRequests' statuses, from before
 	// the first list on.
-	trs, err := mgr.GetCache().GetInformer(context.Background(), &tokensv1alpha1.TokenRequest{})
-	if err != nil {
-		return fmt.Errorf("setting up the TokenRequest informer: %w", err)
-	}
-	if _, err := trs.AddEventHandler(indexsync.BindTokenRequests(tokens)); err != nil {
+	if err := syncer.BindTokenRequests(context.Background(), mgr.GetCache()); err != nil {
 		return err
 	}
-	syncer.WaitFor = trs.HasSynced
-	if err := mgr.Add(syncer); err != nil {
+	// The heartbeat measures how current this replica's view is, through the syncer's watch.
+	beat := &indexsync.Heartbeat{Secrets: syncer.Secrets, MaxStaleness: c.maxStaleness, Log: ctrl.Log.WithName("heartbeat"),
+		Secret: types.NamespacedName{Namespace: c.namespace, Name: "token-operator-heartbeat-" + c.replicaName}}
+	syncer.Heartbeat, c.api.Staleness = beat, beat.Stale
+	if err := ctrlmetrics.Registry.Register(beat.Collector()); err != nil {
 		return err
+	}
+	for _, r := range []manager.Runnable{syncer, beat} {
+		if err := mgr.Add(r); err != nil {
+			return err
+		}
 	}
 	// The one writer of token Secrets, for the controllers and the HTTP API alike.
 	tokenStore := store.New(mgr.GetClient(), mgr.GetAPIReader(), tokens, nil)
@@ -173,7 +178,8 @@ func setup(mgr ctrl.Manager, c *config) error {
 		return err
 	}
 	// The same checks answer /readyz and the tokenoperator_ready gauge.
-	ready := map[string]healthz.Checker{"token-index": syncer.ReadyCheck, "http-api": c.api.ReadyCheck}
+	ready := map[string]healthz.Checker{"token-index": syncer.ReadyCheck, "http-api": c.api.ReadyCheck,
+		"token-index-current": beat.ReadyCheck}
 	if err := ctrlmetrics.Registry.Register(&controller.StateCollector{
 		Reader: mgr.GetClient(), Tokens: tokens, Log: ctrl.Log.WithName("metrics"),
 		Ready: slices.Collect(maps.Values(ready)),

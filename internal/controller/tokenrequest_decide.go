@@ -179,10 +179,11 @@ func recreate(o observed, recorded token.Issued) plan {
 		return plan{Action: actStale}
 	}
 	issued := token.Issued{Token: o.Fresh, Source: token.SourceTokenRequest, Revision: recorded.Revision + 1,
-		UsesLeft: maxUses(o.TR)}
+		UsesLeft: usesCarried(o.TR)}
 	act := actReissue
 	if rotationDue(o.TR, recorded, o.Now) {
-		act, issued.Lifetime = actRotate, token.NewLifetime(o.Now, o.TTL)
+		// A new lifetime, and with it a fresh use count (a renewal of a Spent token).
+		act, issued.Lifetime, issued.UsesLeft = actRotate, token.NewLifetime(o.Now, o.TTL), maxUses(o.TR)
 	} else {
 		issued.Lifetime = token.Lifetime{IssuedAt: o.Now.UTC().Truncate(time.Second), ExpiresAt: recorded.ExpiresAt}
 	}
@@ -256,7 +257,7 @@ func keep(o observed, recorded token.Issued) plan {
 		}
 		desired.Token, desired.IssuedAt = o.Fresh, o.Now.UTC().Truncate(time.Second)
 		desired.Revision++
-		desired.UsesLeft = maxUses(o.TR)
+		desired.UsesLeft = usesCarried(o.TR)
 		return write(o, actReplace, desired)
 	case lapsed && o.Cached != nil && o.Cached.InStatus(recorded):
 		return write(o, actDropPrevious, desired) // nothing else differs from the status

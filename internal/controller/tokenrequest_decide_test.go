@@ -68,8 +68,10 @@ func TestDecide(t *testing.T) {
 		}
 		return s
 	}
+	// record is s as the index admits a Secret the operator wrote (sealed).
 	record := func(s *corev1.Secret) *token.Record {
 		rec, _ := token.RecordOf(s)
+		rec.Sealed = true
 		return &rec
 	}
 	// observe is what the controller sees from the index alone; inspected, from the API
@@ -83,7 +85,18 @@ func TestDecide(t *testing.T) {
 	}
 	inspected := func(tr *tokensv1alpha1.TokenRequest, now time.Time, live *corev1.Secret, statusCurrent bool) observed {
 		o := observe(tr, now, live)
-		o.Inspected, o.Live, o.StatusCurrent = true, live, statusCurrent
+		o.Inspected, o.Live, o.StatusCurrent, o.LiveTrusted = true, live, statusCurrent, true
+		return o
+	}
+	// untrusted is o with a live Secret that provenance refuses (forged, copied, edited).
+	untrusted := func(o observed) observed {
+		o.LiveTrusted = false
+		o.Cached.Sealed = false
+		return o
+	}
+	// legacy is o with a live Secret of an earlier version: unsealed, vouched for by the status.
+	legacy := func(o observed) observed {
+		o.Cached.Sealed = false
 		return o
 	}
 	withPrevious := current
@@ -187,6 +200,26 @@ func TestDecide(t *testing.T) {
 		{name: "idle: Spent is recorded and the Secret is gone", o: observe(tr(&limited, maxUses, spent), at, nil), want: actIdle},
 		{name: "conflict: the index has a Secret another TokenRequest controls", want: actConflict,
 			o: observe(plain, at, secret(plain, current, func(s *corev1.Secret) { s.OwnerReferences[0].UID = "someone-else" }))},
+		{name: "replace: the live Secret fails provenance (its token changed under the same id)", want: actReplace,
+			o: untrusted(inspected(plain, at, secret(plain, current), true)),
+			check: func(t *testing.T, p plan) {
+				if p.Issued.ID != fresh.ID {
+					t.Errorf("kept token %s of a Secret the operator did not write as it is, want the fresh one", p.Issued.ID)
+				}
+			}},
+		{name: "replace, never adopt: an untrusted Secret with a higher revision", want: actReplace,
+			o: untrusted(inspected(plain, at, secret(plain, func() token.Issued { n := current; n.Token, n.Revision = other, 5; return n }()), true))},
+		{name: "conflict: an untrusted Secret controlled by the TokenRequest before any status (planted)", want: actConflict,
+			o: untrusted(inspected(tr(nil), at, secret(plain, current), false))},
+		{name: "heal: an unsealed Secret of an earlier version keeps its token and is written, to be sealed", want: actHeal,
+			o: legacy(inspected(plain, at, secret(plain, current), true)),
+			check: func(t *testing.T, p plan) {
+				if p.Secret == nil || p.Issued.ID != current.ID {
+					t.Errorf("plan = %+v, want the recorded token written back (the store seals it)", p)
+				}
+			}},
+		{name: "inspect: the index holds an unsealed Secret of an earlier version", want: actInspect,
+			o: func() observed { o := observe(plain, at, secret(plain, current)); o.Cached.Sealed = false; return o }()},
 		{name: "conflict: a Secret the index does not see, owned by no one", want: actConflict,
 			o: inspected(tr(nil), at, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "tr"}}, false)},
 	}

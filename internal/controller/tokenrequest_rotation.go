@@ -116,6 +116,16 @@ func (r *TokenRequestReconciler) nextWake(tr *tokensv1alpha1.TokenRequest, now t
 	return time.Second
 }
 
+// usesCarried is the use count of a token that replaces one deleted or edited by hand: the
+// count the status recorded for it (deleting or editing the Secret never buys uses), else
+// spec.maxUses.
+func usesCarried(tr *tokensv1alpha1.TokenRequest) *int64 {
+	if n := tr.Status.UsesLeft; n != nil && tr.Spec.MaxUses != nil {
+		return new(*n)
+	}
+	return maxUses(tr)
+}
+
 // maxUses is a fresh use count for the TokenRequest's token, nil without a limit.
 func maxUses(tr *tokensv1alpha1.TokenRequest) *int64 {
 	if tr.Spec.MaxUses == nil {

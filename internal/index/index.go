@@ -68,7 +68,7 @@ func New(log logr.Logger) *Index {
 }
 
 // maxReported bounds the names of refused Secrets the index remembers having logged.
-const maxReported = 4096
+const maxReported = 1024
 
 // WaitForSync blocks until the first complete list is in, or ctx ends; it reports which.
 func (x *Index) WaitForSync(ctx context.Context) bool {

@@ -17,18 +17,37 @@ limitations under the License.
 package indexsync
 
 import (
+	"context"
+	"fmt"
+
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
+	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/provenance"
 )
 
-// BindTokenRequests is the event handler of an informer of TokenRequests (every replica's,
+// BindTokenRequests has informers (the manager's cache, which every replica starts, leader
+// or not) feed the TokenRequests' statuses to the index (index.Index.Bind), and makes the
+// syncer's first list wait for them.
+func (x *Syncer) BindTokenRequests(ctx context.Context, informers crcache.Informers) error {
+	trs, err := informers.GetInformer(ctx, &tokensv1alpha1.TokenRequest{})
+	if err != nil {
+		return fmt.Errorf("setting up the TokenRequest informer: %w", err)
+	}
+	if _, err := trs.AddEventHandler(bindHandler(x.Index)); err != nil {
+		return err
+	}
+	x.WaitFor = trs.HasSynced
+	return nil
+}
+
+// bindHandler is the event handler of an informer of TokenRequests (every replica's,
 // not only the leader's) that tells tokens what each TokenRequest's status records of its
 // token (index.Index.Bind): a TokenRequest's Secret proves no more than that.
-func BindTokenRequests(tokens *index.Index) toolscache.ResourceEventHandler {
+func bindHandler(tokens *index.Index) toolscache.ResourceEventHandler {
 	bind := func(obj any) {
 		if tr, ok := obj.(*tokensv1alpha1.TokenRequest); ok {
 			tokens.Bind(types.NamespacedName{Namespace: tr.Namespace, Name: tr.Name}, provenance.BindingOf(tr))

@@ -65,6 +65,8 @@ type Syncer struct {
 	PageSize int64
 	// Clock paces the retries and times the lists (default: the real clock).
 	Clock clock.Clock
+	// Heartbeat, if set, is handed every heartbeat Secret (which the index never sees).
+	Heartbeat *Heartbeat
 	// WaitFor, if set, is waited for before the first list: the TokenRequests' informer,
 	// so that the index judges TokenRequest Secrets against their statuses from the start.
 	WaitFor toolscache.InformerSynced
@@ -142,7 +144,7 @@ func (x *Syncer) relist(ctx context.Context) (string, error) {
 	selectors(&opts)
 	err := p.EachListItem(ctx, opts, func(obj runtime.Object) error {
 		x.listed.Add(1)
-		if s, ok := obj.(*corev1.Secret); ok {
+		if s, ok := obj.(*corev1.Secret); ok && !x.heartbeat(s) {
 			next.Add(s)
 		}
 		return nil
@@ -180,7 +182,7 @@ func (x *Syncer) watch(ctx context.Context, rv string) error {
 			}
 			switch ev.Type {
 			case watch.Added, watch.Modified, watch.Deleted:
-				if s, ok := ev.Object.(*corev1.Secret); ok {
+				if s, ok := ev.Object.(*corev1.Secret); ok && !x.heartbeat(s) {
 					x.Index.Apply(s, ev.Type == watch.Deleted)
 				}
 			case watch.Error:
@@ -192,6 +194,17 @@ func (x *Syncer) watch(ctx context.Context, rv string) error {
 			}
 		}
 	}
+}
+
+// heartbeat hands a heartbeat Secret to Heartbeat and reports whether s was one.
+func (x *Syncer) heartbeat(s *corev1.Secret) bool {
+	if !IsHeartbeat(s) {
+		return false
+	}
+	if x.Heartbeat != nil {
+		x.Heartbeat.Observe(s)
+	}
+	return true
 }
 
 // ReadyCheck is a healthz.Checker: ready once every token Secret is indexed, so that a

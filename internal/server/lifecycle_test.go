@@ -157,7 +157,7 @@ var _ = Describe("Limited-use tokens over HTTP", func() {
 	})
 })
 
-var _ = Describe("A limited-use token whose uses-left annotation is removed by hand", func() {
+var _ = Describe("A limited-use token whose uses-left annotation is removed by hand (the use limit is sealed)", func() {
 	// removeUsesLeft deletes the annotation from the Secret with a JSON merge patch.
 	removeUsesLeft := func(ctx context.Context, ns, name string) {
 		GinkgoHelper()
@@ -165,42 +165,48 @@ var _ = Describe("A limited-use token whose uses-left annotation is removed by h
 		patch := []byte(`{"metadata":{"annotations":{"` + token.AnnotationUsesLeft + `":null}}}`)
 		Expect(k8sClient.Patch(ctx, s, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
 	}
-	// answers is what validation, two redemptions and the lookup say of tok, in that order.
-	answers := func(tok string) []any {
-		parsed, _ := token.Parse(tok)
-		return []any{valid(apiURL, tok), redeem(apiURL, tok), redeem(apiURL, tok), usesLeft(apiURL, parsed.ID)}
-	}
-
-	It("has no limit over HTTP: every reader agrees, and no count is written", func(ctx SpecContext) {
+	It("validates nothing over HTTP: the seal covers the use limit, and the operator leaves the Secret alone", func(ctx SpecContext) {
 		tok := issue(apiURL, `{"max_uses":2}`)
 		parsed, _ := token.Parse(tok)
 		removeUsesLeft(ctx, httpNamespace, token.HTTPSecretName(parsed.ID))
-		Eventually(usesLeft).WithArguments(apiURL, parsed.ID).Should(BeNil())
+		Eventually(valid).WithArguments(apiURL, tok).Should(Equal(answerFalse))
 
-		Expect(answers(tok)).To(Equal([]any{answerTrue, answerTrue, answerTrue, (*int64)(nil)}))
+		Expect([]string{valid(apiURL, tok), redeem(apiURL, tok), redeem(apiURL, tok)}).To(HaveEach(answerFalse))
+		code, _, _ := call(apiURL, http.MethodGet, "/app/token/"+parsed.ID, "")
+		Expect(code).To(Equal(http.StatusNotFound), "nor is it looked up")
 		s, err := secretOf(ctx, httpNamespace, token.HTTPSecretName(parsed.ID))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(s.Annotations).NotTo(HaveKey(token.AnnotationUsesLeft), "a redemption without a limit writes no count")
+		Expect(s.Annotations).NotTo(HaveKey(token.AnnotationUsesLeft), "the operator writes nothing onto a Secret it did not write")
 	})
 
-	It("is spent for a TokenRequest with spec.maxUses: the controller restores the count as 0, never below", func(ctx SpecContext) {
+	It("is replaced for a TokenRequest with spec.maxUses, by a token with the uses the status recorded, never more", func(ctx SpecContext) {
 		tr := &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Name: "limited"},
 			Spec: tokensv1alpha1.TokenRequestSpec{MaxUses: new(int64(3))}}
 		tok := createTokenRequest(ctx, tr)
 		Eventually(valid).WithArguments(apiURL, tok).Should(Equal(answerTrue))
+		Expect(redeem(apiURL, tok)).To(Equal(answerTrue))
+		Eventually(func(g Gomega) *int64 {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tr), tr)).To(Succeed())
+			return tr.Status.UsesLeft
+		}).Should(HaveValue(BeEquivalentTo(2)), "the status records the count")
 		counts := watchCounts(ctx, tr.Namespace)
 
 		removeUsesLeft(ctx, tr.Namespace, "limited")
 		Eventually(valid).WithArguments(apiURL, tok).Should(Equal(answerFalse))
 		Expect(redeem(apiURL, tok)).To(Equal(answerFalse))
-		Expect(redeem(apiURL, tok)).To(Equal(answerFalse))
-		Eventually(func() int {
-			code, _, _ := call(apiURL, http.MethodGet, "/app/token/"+tok[:token.IDLength], "")
-			return code
-		}).Should(Equal(http.StatusNotFound), "the Spent TokenRequest's Secret is deleted")
+		var replaced string
+		Eventually(func(g Gomega) string {
+			s, err := secretOf(ctx, tr.Namespace, "limited")
+			g.Expect(err).NotTo(HaveOccurred())
+			replaced = string(s.Data[token.DataToken])
+			return replaced
+		}).ShouldNot(Equal(tok), "the controller replaces the token of its own Secret")
+		Eventually(valid).WithArguments(apiURL, replaced).Should(Equal(answerTrue))
+		Expect(redeem(apiURL, replaced)).To(Equal(answerTrue))
+		Expect(redeem(apiURL, replaced)).To(Equal(answerTrue))
+		Expect(redeem(apiURL, replaced)).To(Equal(answerFalse), "2 uses, as the status recorded, not spec.maxUses' 3")
 		Eventually(readyReason(ctx, tr)).Should(Equal(tokensv1alpha1.ReasonSpent))
-		Eventually(counts).Should(ContainElement("0"))
-		Expect(counts()).To(HaveEach(MatchRegexp(`^[0-9]+$`)), "never a negative count")
+		Expect(counts()).To(HaveEach(MatchRegexp(`^[0-2]$`)), "never a count above the recorded one, never negative")
 	})
 })
 

@@ -36,7 +36,7 @@ const (
 // unknown, expired or has no use left. A use is spent exactly once, whatever the number of
 // replicas and callers: see spend.
 func (s *Server) redeem(w http.ResponseWriter, r *http.Request, presented string) {
-	if s.overLimit(w, r) {
+	if s.overLimit(w, r) || s.cannotKnow(w, metrics.Redemptions) {
 		return
 	}
 	spent, err := s.spend(r.Context(), presented)

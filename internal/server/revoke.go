@@ -93,6 +93,9 @@ type tokenInfo struct {
 
 // lookup answers the metadata of a token by its public id, as Vault's lookup by accessor.
 func (s *Server) lookup(w http.ResponseWriter, id string) {
+	if s.cannotKnow(w, nil) {
+		return
+	}
 	bid, ok := token.ParseID(id)
 	if !ok {
 		writeError(w, http.StatusBadRequest, "want a token id: the 16 hex digits before the colon, never the whole token")

@@ -63,6 +63,9 @@ type Server struct {
 	Store *store.Store
 	// Clock tells the time; tests move it.
 	Clock clock.PassiveClock
+	// Staleness, if set, says how old this replica's view of the token Secrets is and whether
+	// that is older than --max-staleness: validation, redemption and lookup then answer 503.
+	Staleness func() (age time.Duration, stale bool)
 	// Log receives one line per request, and never a token's secret.
 	Log logr.Logger
 	// AccessLog turns the per-request log line on.

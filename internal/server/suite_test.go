@@ -35,6 +35,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
@@ -52,6 +53,7 @@ import (
 	"github.com/tokenops/token-operator/internal/controller"
 	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/indexsync"
+	"github.com/tokenops/token-operator/internal/provenance"
 	"github.com/tokenops/token-operator/internal/store"
 	"github.com/tokenops/token-operator/internal/token"
 )
@@ -122,8 +124,16 @@ func startOperator(withControllers bool, configure func(*Server)) (func(), *Serv
 	})
 	Expect(err).NotTo(HaveOccurred())
 	tokens := index.New(GinkgoLogr)
+	// Provenance as main wires it: the keys (made on the first start), the checker, the
+	// TokenRequests' statuses.
+	keys := &provenance.Keys{Client: mgr.GetClient(), Secret: types.NamespacedName{Namespace: httpNamespace, Name: provenance.DefaultKeySecretName},
+		Evidence: provenance.Evidence(mgr.GetAPIReader(), httpNamespace), Log: GinkgoLogr}
+	ring, err := keys.Load(context.Background())
+	Expect(err).NotTo(HaveOccurred())
+	tokens.Trust = provenance.NewChecker(ring, httpNamespace)
 	syncer, err := indexsync.NewForConfig(mgr.GetConfig(), mgr.GetHTTPClient(), tokens, GinkgoLogr)
 	Expect(err).NotTo(HaveOccurred())
+	Expect(syncer.BindTokenRequests(context.Background(), mgr.GetCache())).To(Succeed())
 	Expect(mgr.Add(syncer)).To(Succeed())
 	tokenStore := store.New(mgr.GetClient(), mgr.GetAPIReader(), tokens, clock.RealClock{})
 	expiry := &controller.ExpiryReconciler{Tokens: tokens, Store: tokenStore, MaxConcurrentReconciles: 4}
@@ -220,10 +230,15 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// createHTTPTokens writes n Secrets of tokens issued over HTTP into ns, 16 at a time, as the
-// operator writes them, and returns the tokens.
-func createHTTPTokens(ctx context.Context, ns string, n int) []string {
+// createHTTPTokens writes n Secrets of tokens issued over HTTP into --http-namespace, 16 at a
+// time, sealed as the store seals them and labelled test-batch=batch (for cleanupBatch), as
+// the API server would hold them after n issues, and returns the tokens.
+func createHTTPTokens(ctx context.Context, batch string, n int) []string {
 	GinkgoHelper()
+	keySecret := &corev1.Secret{}
+	Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: httpNamespace, Name: provenance.DefaultKeySecretName}, keySecret)).To(Succeed())
+	keys, err := provenance.KeyringOf(keySecret)
+	Expect(err).NotTo(HaveOccurred())
 	live := make([]string, n)
 	var wg sync.WaitGroup
 	for w := range 16 {
@@ -231,14 +246,20 @@ func createHTTPTokens(ctx context.Context, ns string, n int) []string {
 			defer GinkgoRecover()
 			for i := w; i < n; i += 16 {
 				issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour), Source: token.SourceHTTP}
-				s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: token.HTTPSecretName(issued.ID)}}
-				issued.ApplyTo(s)
+				s := token.NewHTTPSecret(httpNamespace, issued)
+				s.Labels["test-batch"] = batch
+				keys.Seal(s)
 				Expect(k8sClient.Create(ctx, s)).To(Succeed())
 				live[i] = issued.String()
 			}
 		})
 	}
 	wg.Wait()
+	DeferCleanup(func(ctx SpecContext) {
+		// The API server is shared: leave no batch for another spec's listing or clear.
+		Expect(k8sClient.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(httpNamespace),
+			client.MatchingLabels{"test-batch": batch})).To(Succeed())
+	})
 	return live
 }
 

@@ -40,7 +40,7 @@ const (
 // limit, has a use left. It spends no use; the expiry controller removes expired Secrets at
 // their expiry.
 func (s *Server) validate(w http.ResponseWriter, r *http.Request, presented string) {
-	if s.overLimit(w, r) {
+	if s.overLimit(w, r) || s.cannotKnow(w, metrics.Validations) {
 		return
 	}
 	result, _ := s.check(presented)

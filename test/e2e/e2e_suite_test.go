@@ -168,6 +168,7 @@ func (r *replica) start() {
 		"--leader-election-renew-deadline=4s",
 		"--leader-election-retry-period=1s",
 		"--http-namespace=default",
+		"--replica-name="+r.name, // two processes on one host: the host name would be shared
 		"--http-bind-address="+r.httpAddr,
 		"--health-probe-bind-address="+r.probeAddr,
 		"--metrics-bind-address="+r.metricsAddr,
