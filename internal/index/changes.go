@@ -197,8 +197,9 @@ func (x *Index) admit(secret *corev1.Secret, rec *token.Record) (bool, string) {
 }
 
 // refuse counts a token Secret that Trust did not admit, and names it in the log the first
-// time (a bounded memory of the names reported, so that a million planted Secrets grow
-// nothing).
+// time, at most reportRate lines a second (a bounded memory of the names reported and a rate
+// limit, so that a million planted Secrets grow nothing and flood no log: the metric counts
+// them all).
 func (x *Index) refuse(secret *corev1.Secret, reason string) {
 	metrics.UntrustedSecrets.WithLabelValues(secret.Namespace).Inc()
 	name := secret.Namespace + "/" + secret.Name
@@ -207,8 +208,9 @@ func (x *Index) refuse(secret *corev1.Secret, reason string) {
 	if !seen {
 		x.reported.Add(name, struct{}{})
 	}
+	allowed := !seen && x.reportLimit.Allow()
 	x.reportedMu.Unlock()
-	if !seen {
+	if allowed {
 		x.Log.Info("Ignored a token Secret the operator did not write as it is: it validates nothing and is never deleted "+
 			"or changed by the operator", "secret", klog.KObj(secret), "reason", reason)
 	}

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/lru"
 
@@ -49,8 +50,9 @@ type Index struct {
 	// bindings are the TokenRequests' statuses, by TokenRequest (Bind).
 	bindings map[types.NamespacedName]*token.Binding
 	// reported remembers the names of refused Secrets already logged, at most maxReported.
-	reportedMu sync.Mutex
-	reported   *lru.Cache
+	reportedMu  sync.Mutex
+	reported    *lru.Cache
+	reportLimit *rate.Limiter
 
 	mu    sync.RWMutex
 	state state
@@ -64,8 +66,15 @@ type Index struct {
 // New returns an empty index, not yet synced.
 func New(log logr.Logger) *Index {
 	return &Index{Log: log, state: newState(), synced: make(chan struct{}),
-		bindings: map[types.NamespacedName]*token.Binding{}, reported: lru.New(maxReported)}
+		bindings: map[types.NamespacedName]*token.Binding{}, reported: lru.New(maxReported),
+		reportLimit: rate.NewLimiter(reportRate, reportBurst)}
 }
+
+// reportRate and reportBurst bound the log lines about refused Secrets.
+const (
+	reportRate  = 10
+	reportBurst = 100
+)
 
 // maxReported bounds the names of refused Secrets the index remembers having logged.
 const maxReported = 1024

@@ -157,7 +157,7 @@ var _ = Describe("Provenance: a tenant with Secret rights in its own namespace",
 		plant(ctx, restored)
 		Consistently(func() []string {
 			return []string{valid(apiURL, trToken), redeem(apiURL, trToken)}
-		}).WithTimeout(2 * time.Second).Should(HaveEach(answerFalse), "a spent token stays spent: its status says so")
+		}).WithTimeout(2*time.Second).Should(HaveEach(answerFalse), "a spent token stays spent: its status says so")
 	})
 
 	It("never changes or deletes a Secret it did not write as it is", func(ctx SpecContext) {
