@@ -161,9 +161,6 @@ func setup(mgr ctrl.Manager, c *config) error {
 	beat := &indexsync.Heartbeat{Secrets: syncer.Secrets, MaxStaleness: c.maxStaleness, Log: ctrl.Log.WithName("heartbeat"),
 		Secret: types.NamespacedName{Namespace: c.namespace, Name: "token-operator-heartbeat-" + c.replicaName}}
 	syncer.Heartbeat, c.api.Staleness = beat, beat.Stale
-	if err := ctrlmetrics.Registry.Register(beat.Collector()); err != nil {
-		return err
-	}
 	for _, r := range []manager.Runnable{syncer, beat} {
 		if err := mgr.Add(r); err != nil {
 			return err

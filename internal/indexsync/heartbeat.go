@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,6 +33,7 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -143,6 +143,18 @@ func (h *Heartbeat) beat(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		h.Log.V(1).Info("Failed to write the heartbeat", "reason", err.Error())
 	}
+	h.report()
+}
+
+// report sets tokenoperator_index_staleness_seconds: the view's age (+Inf before the first
+// beat came back), at every beat, written or not, and every beat seen back.
+func (h *Heartbeat) report() {
+	age := h.Age()
+	if age == time.Duration(1<<63-1) {
+		metrics.IndexStaleness.Set(math.Inf(1))
+		return
+	}
+	metrics.IndexStaleness.Set(age.Seconds())
 }
 
 // Observe reads a heartbeat Secret from the watch or a list: this replica's own beat, seen
@@ -161,6 +173,9 @@ func (h *Heartbeat) Observe(s *corev1.Secret) {
 	if at, ok := h.sent[seq]; ok && at.After(h.current) {
 		h.current = at
 	}
+	h.mu.Unlock()
+	h.report()
+	h.mu.Lock() // for the deferred Unlock
 }
 
 // Age is how old the view is: the time since the newest beat seen back was written (since
@@ -198,19 +213,4 @@ func (e *staleError) Error() string {
 	}
 	return "the token index's view is " + e.age.Round(time.Second).String() + " old, more than --max-staleness " + e.max.String() +
 		": it cannot see the API server's changes"
-}
-
-// Collector is the gauge tokenoperator_index_staleness_seconds: the age of this replica's
-// view (+Inf before its first beat came back).
-func (h *Heartbeat) Collector() prometheus.Collector {
-	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "tokenoperator_index_staleness_seconds",
-		Help: "How old this replica's view of the token Secrets is: the time since the newest heartbeat it wrote came back through its watch.",
-	}, func() float64 {
-		age := h.Age()
-		if age == time.Duration(1<<63-1) {
-			return math.Inf(1)
-		}
-		return age.Seconds()
-	})
 }

@@ -74,6 +74,13 @@ var (
 		Help: "1 while the key Secret that seals token Secrets is missing (the running replicas keep the keys they read; a restarted replica refuses to start).",
 	})
 
+	// IndexStaleness is how old this replica's view of the token Secrets is: the time since
+	// the newest heartbeat it wrote came back through its watch (package indexsync).
+	IndexStaleness = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tokenoperator_index_staleness_seconds",
+		Help: "How old this replica's view of the token Secrets is: the time since the newest heartbeat it wrote came back through its watch (+Inf before the first).",
+	})
+
 	// RequestDuration observes HTTP API requests by route template and status code.
 	RequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "tokenoperator_http_request_duration_seconds",
@@ -85,7 +92,7 @@ var (
 // Collectors are this package's metrics, as init registers them on controller-runtime's registry.
 func Collectors() []prometheus.Collector {
 	return []prometheus.Collector{TokensIssued, ExpiredDeleted, Validations, Redemptions, WorkloadRestarts, RequestDuration,
-		UntrustedSecrets, KeySecretMissing}
+		UntrustedSecrets, KeySecretMissing, IndexStaleness}
 }
 
 func init() {

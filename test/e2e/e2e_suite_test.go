@@ -144,8 +144,10 @@ type replica struct {
 	metricsAddr string
 	logPath     string
 	starts      int
-	cmd         *exec.Cmd
-	exited      chan struct{}
+	// kubeconfig is the replica's way to the API server (default: operatorKubeconfig).
+	kubeconfig string
+	cmd        *exec.Cmd
+	exited     chan struct{}
 }
 
 func newReplica(name string) *replica {
@@ -159,8 +161,12 @@ func (r *replica) start() {
 	r.logPath = filepath.Join(workDir, fmt.Sprintf("%s-%d.log", r.name, r.starts))
 	logFile, err := os.Create(r.logPath)
 	Expect(err).NotTo(HaveOccurred())
+	kubeconfig := r.kubeconfig
+	if kubeconfig == "" {
+		kubeconfig = operatorKubeconfig
+	}
 	r.cmd = exec.Command(managerBin,
-		"--kubeconfig="+operatorKubeconfig,
+		"--kubeconfig="+kubeconfig,
 		"--leader-elect",
 		"--leader-election-namespace="+operatorNamespace,
 		// Shorter than the defaults (15s/10s/2s) so that the failover spec does not idle.

@@ -322,7 +322,7 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 		}).WithTimeout(3 * time.Second).Should(Succeed())
 	})
 
-	It("keeps validating while kube-apiserver is stopped, answers POST with 503 within 5s, and resumes", func() {
+	It("validates from its view for at most --max-staleness while kube-apiserver is stopped, then answers 503; answers POST with 503 within 5s; and resumes", func() {
 		old, survivor := leader()
 		tok := issue(survivor, "")
 		limited := issue(survivor, `{"max_uses":2}`)
@@ -375,11 +375,15 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 			slowest = max(slowest, o.took)
 		}
 		Expect(slowest).To(BeNumerically("<", 6*time.Second))
-		Expect(validate(survivor, tok)).To(Equal(answerTrue), "validation still answers from the cache")
+		Expect(validate(survivor, tok)).To(Equal(answerTrue), "validation answers from the view while it is fresh enough")
 		goroutinesDuring := survivor.metric("go_goroutines")
 		Expect(goroutinesDuring).To(BeNumerically("<", goroutinesBefore+40), "no goroutine piles up per refused POST")
 		AddReportEntry("apiserver outage", fmt.Sprintf("20 issues and 5 redeems answered 503, slowest after %s; goroutines %v before, %v during",
 			slowest.Round(time.Millisecond), goroutinesBefore, goroutinesDuring))
+
+		By("past --max-staleness (30s by default), validation answers 503: the replica cannot know")
+		Eventually(status).WithArguments(survivor.url()+"/app/valid/"+tok).WithTimeout(45 * time.Second).
+			WithPolling(500 * time.Millisecond).Should(Equal(http.StatusServiceUnavailable))
 
 		By("resuming kube-apiserver: issuing works again without a restart, nothing is lost")
 		resume()
@@ -391,7 +395,7 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 			_ = resp.Body.Close()
 			return resp.StatusCode, nil
 		}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Equal(http.StatusOK))
-		Expect(validate(survivor, tok)).To(Equal(answerTrue))
+		Eventually(validate).WithArguments(survivor, tok).WithTimeout(15 * time.Second).Should(Equal(answerTrue), "current again: its heartbeat came back")
 		Expect(survivor.running()).To(BeTrue(), "the replica that did not lead needed no restart")
 		Expect(redeem(survivor, limited)).To(Equal(answerTrue), "no use was lost to the outage")
 		Expect(redeem(survivor, limited)).To(Equal(answerTrue))
