@@ -31,6 +31,8 @@ manifests: controller-gen ## Generate ClusterRole and CustomResourceDefinition o
 	cp $$(ls config/rbac/*.yaml | grep -v /kustomization.yaml) "$(CHART_DIR)/files/rbac/"
 	mkdir -p "$(CHART_DIR)/files/restart-targets"
 	cp config/components/restart-targets/role.yaml config/components/restart-targets/role_binding.yaml "$(CHART_DIR)/files/restart-targets/"
+	mkdir -p "$(CHART_DIR)/files/admission-policy"
+	cp config/components/admission-policy/policy.yaml config/components/admission-policy/binding.yaml "$(CHART_DIR)/files/admission-policy/"
 	cp config/prometheus/alerts.yaml config/prometheus/grafana-dashboard.json "$(CHART_DIR)/files/"
 
 .PHONY: generate

@@ -69,12 +69,14 @@ var _ = Describe("The Helm chart", Ordered, func() {
 			"token-operator", []string{}, []string{"customresourcedefinition.apiextensions.k8s.io", "clusterrole.rbac.authorization.k8s.io",
 				"clusterrolebinding.rbac.authorization.k8s.io", "role.rbac.authorization.k8s.io", "rolebinding.rbac.authorization.k8s.io",
 				"serviceaccount", "service", "deployment.apps", "poddisruptionbudget.policy", "networkpolicy.networking.k8s.io"},
-			[]string{"servicemonitor.monitoring.coreos.com", "prometheusrule.monitoring.coreos.com", "configmap"}),
+			[]string{"servicemonitor.monitoring.coreos.com", "prometheusrule.monitoring.coreos.com", "configmap",
+				"validatingadmissionpolicy.admissionregistration.k8s.io"}),
 		Entry("every optional value on (charts/token-operator/ci/all-values.yaml)",
 			"token-operator", []string{"-f", "charts/token-operator/ci/all-values.yaml"},
 			[]string{"customresourcedefinition.apiextensions.k8s.io", "deployment.apps", "service", "poddisruptionbudget.policy",
 				"networkpolicy.networking.k8s.io", "servicemonitor.monitoring.coreos.com", "prometheusrule.monitoring.coreos.com",
-				"configmap"}, nil),
+				"configmap", "validatingadmissionpolicy.admissionregistration.k8s.io",
+				"validatingadmissionpolicybinding.admissionregistration.k8s.io"}, nil),
 		// --dry-run=server asks the cluster for its API versions, as helm install does, and
 		// refuses to take over objects it did not create: the CRD is left out, and another
 		// release name keeps clear of the suite's own RBAC (config/default's names).

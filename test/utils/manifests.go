@@ -71,3 +71,21 @@ func DecodeObjects(rendered []byte) ([]*unstructured.Unstructured, error) {
 		}
 	}
 }
+
+// EnableComponent turns on the opt-in component config/components/name in a copy's
+// config/default folder (from CopyConfig), as its comments say to: it uncomments the component's
+// entry and, if still commented, the components: line.
+func EnableComponent(defaultDir, name string) error {
+	file := filepath.Join(defaultDir, "kustomization.yaml")
+	k, err := os.ReadFile(file) //nolint:gosec // the copy the caller asked for, under its folder
+	if err != nil {
+		return err
+	}
+	entry := "\n#- ../components/" + name + "\n"
+	if !strings.Contains(string(k), entry) {
+		return errors.New("config/default/kustomization.yaml has no commented " + name + " component to turn on")
+	}
+	on := strings.Replace(string(k), entry, "\n- ../components/"+name+"\n", 1)
+	on = strings.Replace(on, "\n#components:\n", "\ncomponents:\n", 1)
+	return os.WriteFile(file, []byte(on), 0o600) //nolint:gosec // the same file, in the copy
+}

@@ -37,7 +37,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/*
 Objects of a kustomize folder that make manifests copied into files/, rendered as config/default
 renders them: names prefixed, namespaced kinds in the release namespace, bindings pointing at the
-prefixed names, the chart's labels added.
+prefixed names (an admission policy binding's parameter, the ServiceAccount, in the release
+namespace too), the chart's labels added.
 */}}
 {{- define "token-operator.kustomizeObjects" -}}
 {{- $root := .root }}
@@ -51,6 +52,11 @@ prefixed names, the chart's labels added.
 {{- $_ := set $obj.metadata "labels" (merge (deepCopy $labels) (omit (default dict $obj.metadata.labels) "app.kubernetes.io/managed-by")) }}
 {{- if has $obj.kind (list "ServiceAccount" "Role" "RoleBinding") }}
 {{- $_ := set $obj.metadata "namespace" $root.Release.Namespace }}
+{{- end }}
+{{- if eq $obj.kind "ValidatingAdmissionPolicyBinding" }}
+{{- $_ := set $obj.spec "policyName" (print $prefix $obj.spec.policyName) }}
+{{- $_ := set $obj.spec.paramRef "name" (print $prefix $obj.spec.paramRef.name) }}
+{{- $_ := set $obj.spec.paramRef "namespace" $root.Release.Namespace }}
 {{- end }}
 {{- if $obj.roleRef }}
 {{- $_ := set $obj.roleRef "name" (print $prefix $obj.roleRef.name) }}
