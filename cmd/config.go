@@ -86,6 +86,8 @@ func (c *config) validate() error {
 	check((api.TLSCertFile == "") != (api.TLSKeyFile == ""), "--http-tls-cert-file and --http-tls-key-file go together")
 	check(c.tokenRequest.MaxConcurrentReconciles < 1, "--tokenrequest-workers must be at least 1, got %d",
 		c.tokenRequest.MaxConcurrentReconciles)
+	check(c.tokenRequest.MinRestartInterval < 0, "--min-restart-interval must be 0 (no limit) or more, got %s",
+		c.tokenRequest.MinRestartInterval)
 	check(c.expiry.MaxConcurrentReconciles < 1, "--expiry-workers must be at least 1, got %d", c.expiry.MaxConcurrentReconciles)
 	check(c.kubeAPIQPS < 0, "--kube-api-qps must be 0 (off) or more, got %v", c.kubeAPIQPS)
 	check(c.kubeAPIBurst < 0, "--kube-api-burst must be 0 or more, got %d", c.kubeAPIBurst)
@@ -129,6 +131,9 @@ func bindFlags(fs *flag.FlagSet, c *config, env environment) {
 	fs.DurationVar(&c.tokenRequest.MaxTTL, "max-ttl", controller.DefaultMaxTTL, "The longest ttl a TokenRequest may ask for.")
 	fs.IntVar(&c.tokenRequest.MaxConcurrentReconciles, "tokenrequest-workers", 16,
 		"How many TokenRequests are reconciled at once.")
+	fs.DurationVar(&c.tokenRequest.MinRestartInterval, "min-restart-interval", controller.DefaultMinRestartInterval,
+		"The shortest time between two restarts of one workload of spec.rotation.restartTargets, whatever TokenRequest "+
+			"asks; a restart due sooner waits (0: no limit).")
 	fs.IntVar(&c.expiry.MaxConcurrentReconciles, "expiry-workers", 32, "How many expired token Secrets are deleted at once, by the expiry controller and by each clear over HTTP.")
 	bindHTTPFlags(fs, c, env)
 	c.zap.BindFlags(fs)
