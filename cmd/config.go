@@ -95,6 +95,8 @@ func (c *config) validate() error {
 	check((api.TLSCertFile == "") != (api.TLSKeyFile == ""), "--http-tls-cert-file and --http-tls-key-file go together")
 	check(c.tokenRequest.MaxConcurrentReconciles < 1, "--tokenrequest-workers must be at least 1, got %d",
 		c.tokenRequest.MaxConcurrentReconciles)
+	check(c.tokenRequest.MinRestartInterval < 0, "--min-restart-interval must be 0 (no limit) or more, got %s",
+		c.tokenRequest.MinRestartInterval)
 	check(c.expiry.MaxConcurrentReconciles < 1, "--expiry-workers must be at least 1, got %d", c.expiry.MaxConcurrentReconciles)
 	check(c.keySecret == "", "--key-secret must name a Secret")
 	check(c.maxStaleness < 0 || c.maxStaleness > 0 && c.maxStaleness < time.Second,
@@ -142,6 +144,9 @@ func bindFlags(fs *flag.FlagSet, c *config, env environment) {
 	fs.DurationVar(&c.tokenRequest.MaxTTL, "max-ttl", controller.DefaultMaxTTL, "The longest ttl a TokenRequest may ask for.")
 	fs.IntVar(&c.tokenRequest.MaxConcurrentReconciles, "tokenrequest-workers", 16,
 		"How many TokenRequests are reconciled at once.")
+	fs.DurationVar(&c.tokenRequest.MinRestartInterval, "min-restart-interval", controller.DefaultMinRestartInterval,
+		"The shortest time between two restarts of one workload of spec.rotation.restartTargets, whatever TokenRequest "+
+			"asks; a restart due sooner waits (0: no limit).")
 	fs.IntVar(&c.expiry.MaxConcurrentReconciles, "expiry-workers", 32, "How many expired token Secrets are deleted at once, by the expiry controller and by each clear over HTTP.")
 	fs.StringVar(&c.keySecret, "key-secret", provenance.DefaultKeySecretName, "The Secret, in the operator's own namespace, "+
 		"that holds the keys sealing every token Secret; created on the first start, never made anew while tokens sealed "+

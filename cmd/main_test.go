@@ -55,6 +55,8 @@ var invalidConfigs = []struct {
 	{"--http-failed-validation-burst=0", "", "--http-failed-validation-burst"},
 	{"--http-tls-cert-file=/tmp/tls.crt", "", "--http-tls-key-file"},
 	{"--tokenrequest-workers=0", "", "--tokenrequest-workers"},
+	{"--min-restart-interval=-1m", "", "--min-restart-interval"},
+	{"--min-restart-interval=soon", "", "-min-restart-interval"},
 	{"--expiry-workers=-3", "", "--expiry-workers"},
 	{"--expiry-workers=many", "", "-expiry-workers"},
 	{"--kube-api-qps=-1", "", "--kube-api-qps"},
@@ -92,6 +94,9 @@ func TestParseConfigDefaults(t *testing.T) {
 	if c.api.DefaultTTL != 15*time.Minute || c.api.MaxTTL != c.tokenRequest.MaxTTL || c.expiry.MaxConcurrentReconciles != 32 {
 		t.Errorf("config = default ttl %s, max ttl %s/%s, expiry workers %d", c.api.DefaultTTL, c.api.MaxTTL,
 			c.tokenRequest.MaxTTL, c.expiry.MaxConcurrentReconciles)
+	}
+	if c.tokenRequest.MinRestartInterval != time.Minute {
+		t.Errorf("--min-restart-interval defaults to %s, want 1m", c.tokenRequest.MinRestartInterval)
 	}
 }
 

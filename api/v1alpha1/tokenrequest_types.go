@@ -98,9 +98,11 @@ type Rotation struct {
 	// After each rotation and each re-issue the controller restarts them as `kubectl rollout
 	// restart` does, at once, while the previous token still validates: it sets the
 	// tokens.tokenops.io/restartedAt annotation and the token revision on each one's pod
-	// template, exactly once per revision. Workloads that mount the Secret as a volume need
-	// no restart. Patching workloads needs the opt-in RBAC (see the README); without it the
-	// controller reports RestartFailed and the token still rotates. At most 20.
+	// template, exactly once per revision, and one workload at most once per the operator's
+	// --min-restart-interval (default 1m; a restart due sooner waits). Workloads that mount
+	// the Secret as a volume need no restart. Patching workloads needs the opt-in RBAC (see
+	// the README); without it the controller reports RestartFailed and the token still
+	// rotates. At most 20.
 	// +kubebuilder:validation:MaxItems=20
 	// +listType=atomic
 	// +optional
@@ -122,7 +124,12 @@ type RestartTarget struct {
 	// +optional
 	Name string `json:"name,omitempty"`
 
-	// selector matches the workloads of that kind in the TokenRequest's namespace by label.
+	// selector matches the workloads of that kind in the TokenRequest's namespace by label. It
+	// may not be empty (an empty selector matches every workload): give matchLabels or
+	// matchExpressions. A workload it matches is restarted only if its pod template needs a
+	// restart to see a new token (env valueFrom, envFrom or a subPath mount of the Secret);
+	// one that mounts the Secret as a plain volume is skipped (event RestartSkipped).
+	// +kubebuilder:validation:XValidation:rule="(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)",message="selector must not be empty (it would match every workload of the namespace): give matchLabels or matchExpressions, or name the workload"
 	// +optional
 	Selector *metav1.LabelSelector `json:"selector,omitempty"`
 }
@@ -142,6 +149,16 @@ type WorkloadRestart struct {
 	// error says why the last restart failed (RBAC, a missing workload); empty when it worked.
 	// +optional
 	Error string `json:"error,omitempty"`
+	// deferredUntil is set while the restart for the current token waits: the workload was
+	// restarted (for any TokenRequest) less than the operator's --min-restart-interval ago.
+	// A deferred restart is not a failure.
+	// +optional
+	DeferredUntil *metav1.Time `json:"deferredUntil,omitempty"`
+	// skipped says why a workload matched by a selector is not restarted: its pod template
+	// does not need a restart to see a new token (it mounts the Secret as a plain volume,
+	// which the kubelet updates, or does not use the Secret at all).
+	// +optional
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // AnnotationRotate on a TokenRequest asks for a new token now, like `cmctl renew`: every new
@@ -192,6 +209,15 @@ const (
 	// ReasonOverlapSufficient and ReasonOverlapTooShort are RolloutOverlap's reasons.
 	ReasonOverlapSufficient = "OverlapSufficient"
 	ReasonOverlapTooShort   = "OverlapTooShort"
+
+	// ConditionRestartInterval is present with spec.rotation.restartTargets while the operator
+	// limits restarts (--min-restart-interval above 0): False (reason RotatesTooOften) when
+	// the token rotates more often than one workload may be restarted, so that a restarted
+	// workload does not get every new token.
+	ConditionRestartInterval = "RestartInterval"
+	// ReasonIntervalSufficient and ReasonRotatesTooOften are RestartInterval's reasons.
+	ReasonIntervalSufficient = "IntervalSufficient"
+	ReasonRotatesTooOften    = "RotatesTooOften"
 )
 
 // Annotations the controller sets on the pod template of a restarted workload.

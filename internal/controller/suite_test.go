@@ -113,6 +113,7 @@ func newManager() manager.Manager {
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("token-operator"),
 		MaxTTL:                  DefaultMaxTTL,
+		MinRestartInterval:      specRestartInterval,
 		MaxConcurrentReconciles: 4,
 	}).SetupWithManager(mgr)).To(Succeed())
 	Expect((&ExpiryReconciler{Tokens: tokens, Store: tokenStore, MaxConcurrentReconciles: 4}).SetupWithManager(mgr)).To(Succeed())

@@ -58,6 +58,7 @@ const (
 	EventInvalidSpec    = "InvalidSpec"
 	EventRestarted      = "WorkloadRestarted"
 	EventRestartFailed  = "RestartFailed"
+	EventRestartSkipped = "RestartSkipped"
 )
 
 // TokenRequestReconciler issues the token of a TokenRequest into its Secret, exactly once,
@@ -79,6 +80,10 @@ type TokenRequestReconciler struct {
 	Clock clock.PassiveClock
 	// MaxTTL is the longest ttl accepted (DefaultMaxTTL when zero).
 	MaxTTL time.Duration
+	// MinRestartInterval is the shortest time between two restarts of one workload of
+	// spec.rotation.restartTargets, whatever TokenRequest asks (0: no limit); a restart due
+	// sooner waits.
+	MinRestartInterval time.Duration
 	// MaxConcurrentReconciles is how many TokenRequests are reconciled at once (default 1).
 	MaxConcurrentReconciles int
 	// Audit receives a line for each token issued, re-issued, replaced or rotated, and each
@@ -123,6 +128,7 @@ func (r *TokenRequestReconciler) reconcileToken(ctx context.Context, tr *tokensv
 		return ctrl.Result{}, reconcile.TerminalError(err)
 	}
 	setOverlapCondition(tr)
+	setRestartIntervalCondition(tr, r.MinRestartInterval)
 	o := r.observe(tr, ttl)
 	p := decide(o)
 	if p.Action == actInspect {

@@ -19,6 +19,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,15 +44,183 @@ const MinRolloutOverlap = 2 * time.Minute
 // restartRetry is how soon failed restarts are tried again.
 const restartRetry = 30 * time.Second
 
-// needsRestart decides for one workload: restart it unless its pod template records this
-// revision already (the operator restarted it before a crash, a leader change or another
-// reconcile) or the workload was created after the current token was issued (its pods
-// started with it).
-func needsRestart(recorded string, created metav1.Time, revision int64, issuedAt time.Time) bool {
-	if r, err := strconv.ParseInt(recorded, 10, 64); err == nil && r >= revision {
-		return false
+// DefaultMinRestartInterval is how often one workload may be restarted at most unless
+// --min-restart-interval says otherwise.
+const DefaultMinRestartInterval = time.Minute
+
+// restartAction is what the restart decision answers for one workload.
+type restartAction int
+
+const (
+	// restartNow: patch the pod template.
+	restartNow restartAction = iota
+	// restartHandled: the workload has the current token already; nothing to write.
+	restartHandled
+	// restartSkip: a workload matched by a selector that does not need a restart to see a
+	// new token.
+	restartSkip
+	// restartDefer: due, but the workload was restarted less than the minimum interval ago.
+	restartDefer
+)
+
+// restartInput is what the restart decision for one workload reads: the workload's pod
+// template as the API server holds it, and the TokenRequest's current token.
+type restartInput struct {
+	Template *corev1.PodTemplateSpec
+	Created  time.Time
+	// ByName is true for a workload a target names (always restarted); false for one only a
+	// selector matched.
+	ByName bool
+	// Secret is the name of the TokenRequest's Secret; RevisionKey its revision annotation.
+	Secret, RevisionKey string
+	Revision            int64
+	IssuedAt, Now       time.Time
+	// MinInterval is --min-restart-interval (0: no limit).
+	MinInterval time.Duration
+}
+
+// restartVerdict is the decision for one workload: what to do, why, and for a deferral,
+// when the restart may happen; RestartedAt is the workload's last restart, if known.
+type restartVerdict struct {
+	Action      restartAction
+	Why         string
+	NotBefore   time.Time
+	RestartedAt time.Time
+}
+
+// restartRules are the steps of decideRestart, in order: the first that answers decides; a
+// workload none of them answers for is restarted now. Each reads only its input.
+var restartRules = []func(restartInput, time.Time) (restartVerdict, bool){
+	restartedForRevision,
+	startedWithToken,
+	restartedSinceToken,
+	readsTokenOnlyLive,
+	restartedTooRecently,
+}
+
+// decideRestart decides for one workload whether to restart it for the current token now.
+// It is pure: everything comes from the workload as the API server holds it, so the answer
+// is the same on every replica, across TokenRequests and across operator restarts.
+func decideRestart(in restartInput) restartVerdict {
+	last := lastRestart(in.Template)
+	for _, rule := range restartRules {
+		if v, ok := rule(in, last); ok {
+			return v
+		}
 	}
-	return !created.After(issuedAt)
+	return restartVerdict{Action: restartNow, RestartedAt: last}
+}
+
+// restartedForRevision: the pod template records this revision already (the operator
+// restarted it before a crash, a leader change or another reconcile).
+func restartedForRevision(in restartInput, last time.Time) (restartVerdict, bool) {
+	r, err := strconv.ParseInt(in.Template.Annotations[in.RevisionKey], 10, 64)
+	return restartVerdict{Action: restartHandled, RestartedAt: last}, err == nil && r >= in.Revision
+}
+
+// startedWithToken: the workload was created after the current token was issued; its pods
+// started with it. (Created in the token's own second, it is restarted to be safe.)
+func startedWithToken(in restartInput, _ time.Time) (restartVerdict, bool) {
+	return restartVerdict{Action: restartHandled}, in.Created.After(in.IssuedAt)
+}
+
+// restartedSinceToken: the workload was restarted (for another TokenRequest) after the current
+// token was issued; its new pods read it. Both times are whole seconds, so a restart in the
+// token's own second does not count.
+func restartedSinceToken(in restartInput, last time.Time) (restartVerdict, bool) {
+	return restartVerdict{Action: restartHandled, RestartedAt: last}, last.After(in.IssuedAt)
+}
+
+// readsTokenOnlyLive: a workload matched by a selector whose pods see a new token without a
+// restart (or never read it) is skipped. A workload named by a target is always restarted.
+func readsTokenOnlyLive(in restartInput, last time.Time) (restartVerdict, bool) {
+	if in.ByName {
+		return restartVerdict{}, false
+	}
+	needs, why := templateNeedsRestart(&in.Template.Spec, in.Secret)
+	return restartVerdict{Action: restartSkip, Why: why, RestartedAt: last}, !needs
+}
+
+// restartedTooRecently: the workload was restarted less than the minimum interval ago, for
+// whatever TokenRequest; the restart waits. The annotation holds whole seconds (rounded
+// down), so one second is added: two restarts are never closer than the interval.
+func restartedTooRecently(in restartInput, last time.Time) (restartVerdict, bool) {
+	if in.MinInterval <= 0 || last.IsZero() {
+		return restartVerdict{}, false
+	}
+	notBefore := last.Add(in.MinInterval + time.Second)
+	return restartVerdict{Action: restartDefer, NotBefore: notBefore, RestartedAt: last,
+		Why: fmt.Sprintf("restarted at %s, less than --min-restart-interval (%s) ago", last.UTC().Format(time.RFC3339), in.MinInterval),
+	}, in.Now.Before(notBefore)
+}
+
+// lastRestart is when the operator last restarted the workload, for any TokenRequest (zero
+// if never, or if the annotation does not parse).
+func lastRestart(tmpl *corev1.PodTemplateSpec) time.Time {
+	t, err := time.Parse(time.RFC3339, tmpl.Annotations[tokensv1alpha1.AnnotationRestartedAt])
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// templateNeedsRestart decides whether pods of spec need a restart to see a new token in the
+// Secret named secret: they do if a container reads it at start, through env valueFrom,
+// envFrom, or a mount of it with subPath (which the kubelet never updates); a plain volume
+// mount is updated by the kubelet. why says which, naming the container.
+func templateNeedsRestart(spec *corev1.PodSpec, secret string) (needs bool, why string) {
+	volumes := map[string]bool{}
+	for _, v := range spec.Volumes {
+		if volumeHoldsSecret(v, secret) {
+			volumes[v.Name] = true
+		}
+	}
+	containers := slices.Concat(spec.InitContainers, spec.Containers)
+	for _, e := range spec.EphemeralContainers {
+		containers = append(containers, corev1.Container(e.EphemeralContainerCommon))
+	}
+	mounted := false
+	for _, c := range containers {
+		for _, e := range c.Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == secret {
+				return true, fmt.Sprintf("container %s reads Secret %s in environment variable %s", c.Name, secret, e.Name)
+			}
+		}
+		for _, e := range c.EnvFrom {
+			if e.SecretRef != nil && e.SecretRef.Name == secret {
+				return true, fmt.Sprintf("container %s reads Secret %s through envFrom", c.Name, secret)
+			}
+		}
+		for _, m := range c.VolumeMounts {
+			if !volumes[m.Name] {
+				continue
+			}
+			if m.SubPath != "" || m.SubPathExpr != "" {
+				return true, fmt.Sprintf("container %s mounts Secret %s with a subPath, which the kubelet does not update", c.Name, secret)
+			}
+			mounted = true
+		}
+	}
+	if mounted {
+		return false, fmt.Sprintf("its pods mount Secret %s as a volume, which the kubelet updates without a restart", secret)
+	}
+	return false, fmt.Sprintf("its pod template does not read Secret %s", secret)
+}
+
+// volumeHoldsSecret reports whether v shows the Secret named secret: a secret volume of it, or
+// a projected volume with it among its sources.
+func volumeHoldsSecret(v corev1.Volume, secret string) bool {
+	if v.Secret != nil && v.Secret.SecretName == secret {
+		return true
+	}
+	if v.Projected != nil {
+		for _, src := range v.Projected.Sources {
+			if src.Secret != nil && src.Secret.Name == secret {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // workloadKinds are the kinds restartTargets may name, each with a new object and list.
@@ -74,31 +243,57 @@ func podTemplate(obj client.Object) *corev1.PodTemplateSpec {
 	return nil
 }
 
+// workload is one workload restartTargets resolve to; byName is true when a target names it
+// (a workload both named and matched by a selector counts as named).
+type workload struct {
+	kind   string
+	obj    client.Object
+	byName bool
+}
+
 // restartWorkloads restarts, once for the current revision, each workload restartTargets
-// names, and records what it did in the status. It reads the workloads from the API server (not
-// a cache: this runs once per new token, and a cache would watch every workload of the
-// cluster). It reports how soon to try again when something failed.
+// resolve to that needs it, and records what it did in the status. It reads the workloads
+// from the API server (not a cache: this runs once per new token, and a cache would watch
+// every workload of the cluster). It reports how soon to look again when something failed or
+// was deferred.
 func (r *TokenRequestReconciler) restartWorkloads(ctx context.Context, tr *tokensv1alpha1.TokenRequest) (retry time.Duration) {
 	prev := map[string]tokensv1alpha1.WorkloadRestart{}
 	for _, e := range tr.Status.Restarts {
 		prev[e.Kind+"/"+e.Name] = e
 	}
+	found, failed := r.resolveTargets(ctx, tr)
 	var entries []tokensv1alpha1.WorkloadRestart
-	seen := map[string]bool{}
-	add := func(e tokensv1alpha1.WorkloadRestart) {
-		if key := e.Kind + "/" + e.Name; !seen[key] {
-			seen[key] = true
-			entries = append(entries, e)
-			if e.Error == "" {
-				return
-			}
-			metrics.WorkloadRestarts.WithLabelValues(e.Kind, "failed").Inc()
-			if e.Error != prev[key].Error {
-				r.eventWarning(tr, EventRestartFailed, "Restart", "Could not restart %s %s for token revision %d: %s",
-					e.Kind, e.Name, tr.Status.Revision, e.Error)
-			}
-		}
+	for _, w := range found {
+		e, again := r.restartOne(ctx, tr, w, prev[w.kind+"/"+w.obj.GetName()])
+		entries = append(entries, e)
+		retry = sooner(retry, again)
 	}
+	for _, e := range failed {
+		entries = append(entries, e)
+		metrics.WorkloadRestarts.WithLabelValues(e.Kind, resultFailed).Inc()
+		if e.Error != prev[e.Kind+"/"+e.Name].Error {
+			r.eventWarning(tr, EventRestartFailed, "Restart", "Could not restart %s %s for token revision %d: %s",
+				e.Kind, e.Name, tr.Status.Revision, e.Error)
+		}
+		retry = sooner(retry, restartRetry)
+	}
+	recordRestarts(tr, entries, retry == 0)
+	return retry
+}
+
+// sooner is the shorter of two waits, 0 meaning none.
+func sooner(a, b time.Duration) time.Duration {
+	if a == 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// resolveTargets finds each workload restartTargets name, once, and an entry with the error
+// for each target that could not be resolved.
+func (r *TokenRequestReconciler) resolveTargets(ctx context.Context, tr *tokensv1alpha1.TokenRequest) (found []workload,
+	failed []tokensv1alpha1.WorkloadRestart) {
+	at := map[string]int{}
 	for _, t := range tr.Spec.Rotation.RestartTargets {
 		objs, err := r.resolve(ctx, tr.Namespace, t)
 		if err != nil {
@@ -106,20 +301,22 @@ func (r *TokenRequestReconciler) restartWorkloads(ctx context.Context, tr *token
 			if t.Selector != nil {
 				name = "selector " + metav1.FormatLabelSelector(t.Selector)
 			}
-			add(tokensv1alpha1.WorkloadRestart{Kind: t.Kind, Name: name, Error: restartError(t.Kind, err)})
-			retry = restartRetry
+			if !slices.ContainsFunc(failed, func(e tokensv1alpha1.WorkloadRestart) bool { return e.Kind == t.Kind && e.Name == name }) {
+				failed = append(failed, tokensv1alpha1.WorkloadRestart{Kind: t.Kind, Name: name, Error: restartError(t.Kind, err)})
+			}
 			continue
 		}
 		for _, obj := range objs {
-			e, again := r.restartOne(ctx, tr, t.Kind, obj, prev[t.Kind+"/"+obj.GetName()])
-			add(e)
-			if again > 0 && (retry == 0 || again < retry) {
-				retry = again
+			key := t.Kind + "/" + obj.GetName()
+			if i, ok := at[key]; ok {
+				found[i].byName = found[i].byName || t.Selector == nil
+				continue
 			}
+			at[key] = len(found)
+			found = append(found, workload{kind: t.Kind, obj: obj, byName: t.Selector == nil})
 		}
 	}
-	recordRestarts(tr, entries, retry == 0)
-	return retry
+	return found, failed
 }
 
 // resolve finds the workloads one target names; a name that is not found is none.
@@ -151,25 +348,50 @@ func (r *TokenRequestReconciler) resolve(ctx context.Context, ns string, t token
 	return objs, err
 }
 
-// restartOne restarts one workload for the current revision if it needs it.
-func (r *TokenRequestReconciler) restartOne(ctx context.Context, tr *tokensv1alpha1.TokenRequest, kind string, obj client.Object,
+// restartOne restarts one workload for the current revision if decideRestart says so, and
+// says how soon to look again (a conflict, an error, a deferral).
+func (r *TokenRequestReconciler) restartOne(ctx context.Context, tr *tokensv1alpha1.TokenRequest, w workload,
 	prev tokensv1alpha1.WorkloadRestart) (tokensv1alpha1.WorkloadRestart, time.Duration) {
-	rev := tr.Status.Revision
+	rev, kind, obj := tr.Status.Revision, w.kind, w.obj
 	key := tokensv1alpha1.RestartRevisionKey(tr.Name)
 	tmpl := podTemplate(obj)
+	now := r.Clock.Now()
+	v := decideRestart(restartInput{Template: tmpl, Created: obj.GetCreationTimestamp().Time, ByName: w.byName,
+		Secret: tr.SecretNameOrDefault(), RevisionKey: key, Revision: rev, IssuedAt: tr.Status.IssuedAt.Time, Now: now,
+		MinInterval: r.MinRestartInterval})
 	e := tokensv1alpha1.WorkloadRestart{Kind: kind, Name: obj.GetName(), Revision: rev}
-	if !needsRestart(tmpl.Annotations[key], obj.GetCreationTimestamp(), rev, tr.Status.IssuedAt.Time) {
-		if prev.Revision == rev {
+	log := ctrl.LoggerFrom(ctx).WithValues("kind", kind, "workload", obj.GetName(), "revision", rev)
+	switch v.Action {
+	case restartHandled:
+		switch {
+		case prev.Revision == rev && prev.Time != nil:
 			e.Time = prev.Time
+		case !v.RestartedAt.IsZero() && !v.RestartedAt.Before(tr.Status.IssuedAt.Time):
+			e.Time = &metav1.Time{Time: v.RestartedAt}
 		}
 		return e, 0
+	case restartSkip:
+		e.Revision, e.Time, e.Skipped = prev.Revision, prev.Time, v.Why
+		if prev.Skipped != v.Why {
+			metrics.WorkloadRestarts.WithLabelValues(kind, resultSkipped).Inc()
+			r.event(tr, EventRestartSkipped, "Restart", "Did not restart %s %s, matched by a selector, for token revision %d: %s",
+				kind, obj.GetName(), rev, v.Why)
+		}
+		return e, 0
+	case restartDefer:
+		e.Revision, e.Time, e.DeferredUntil = prev.Revision, prev.Time, &metav1.Time{Time: v.NotBefore}
+		if prev.DeferredUntil == nil || !prev.DeferredUntil.Equal(e.DeferredUntil) {
+			metrics.WorkloadRestarts.WithLabelValues(kind, resultDeferred).Inc()
+			log.V(1).Info("Deferred the restart of a workload", "until", v.NotBefore, "why", v.Why)
+		}
+		return e, max(v.NotBefore.Sub(now), time.Second)
 	}
 	before := obj.DeepCopyObject().(client.Object)
-	now := metav1.NewTime(r.Clock.Now().UTC().Truncate(time.Second))
+	at := metav1.NewTime(now.UTC().Truncate(time.Second))
 	if tmpl.Annotations == nil {
 		tmpl.Annotations = map[string]string{}
 	}
-	tmpl.Annotations[tokensv1alpha1.AnnotationRestartedAt] = now.Format(time.RFC3339)
+	tmpl.Annotations[tokensv1alpha1.AnnotationRestartedAt] = at.Format(time.RFC3339)
 	tmpl.Annotations[key] = strconv.FormatInt(rev, 10)
 	// The patch carries the resourceVersion it read: of two replicas that both see the
 	// restart due, one restarts the workload; the other reads its annotation next time.
@@ -182,14 +404,28 @@ func (r *TokenRequestReconciler) restartOne(ctx context.Context, tr *tokensv1alp
 		return e, 0
 	case err != nil:
 		e.Revision, e.Time, e.Error = prev.Revision, prev.Time, restartError(kind, err)
+		metrics.WorkloadRestarts.WithLabelValues(kind, resultFailed).Inc()
+		if e.Error != prev.Error {
+			r.eventWarning(tr, EventRestartFailed, "Restart", "Could not restart %s %s for token revision %d: %s",
+				kind, obj.GetName(), rev, e.Error)
+		}
 		return e, restartRetry
 	}
-	metrics.WorkloadRestarts.WithLabelValues(kind, "restarted").Inc()
-	e.Time = &now
+	metrics.WorkloadRestarts.WithLabelValues(kind, resultRestarted).Inc()
+	e.Time = &at
 	r.event(tr, EventRestarted, "Restart", "Restarted %s %s for token revision %d", kind, obj.GetName(), rev)
-	ctrl.LoggerFrom(ctx).Info("Restarted a workload for the new token", "kind", kind, "workload", obj.GetName(), "revision", rev)
+	log.Info("Restarted a workload for the new token")
 	return e, 0
 }
+
+// Results of tokenoperator_workload_restarts_total. Only failed is a failure: a deferred
+// restart happens later by design, a skipped one is not needed.
+const (
+	resultRestarted = "restarted"
+	resultFailed    = "failed"
+	resultDeferred  = "deferred"
+	resultSkipped   = "skipped"
+)
 
 // restartError is the status and event text of a failed restart; a refusal says which grant
 // is missing.

@@ -237,6 +237,38 @@ func setOverlapCondition(tr *tokensv1alpha1.TokenRequest) {
 	meta.RemoveStatusCondition(&tr.Status.Conditions, tokensv1alpha1.ConditionRolloutOverlap)
 }
 
+// restartIntervalCondition is the RestartInterval condition the spec calls for with a minimum
+// restart interval of minInterval; nil without restartTargets or without a limit (the
+// condition is then removed). Scheduled rotations come ttl - renewBefore apart at the
+// closest (see renewalTime).
+func restartIntervalCondition(tr *tokensv1alpha1.TokenRequest, minInterval time.Duration) *metav1.Condition {
+	window, ok := renewalWindow(tr)
+	if !ok || len(tr.Spec.Rotation.RestartTargets) == 0 || minInterval <= 0 {
+		return nil
+	}
+	every := specTTL(tr) - window
+	c := &metav1.Condition{Type: tokensv1alpha1.ConditionRestartInterval, Status: metav1.ConditionTrue,
+		Reason: tokensv1alpha1.ReasonIntervalSufficient, ObservedGeneration: tr.Generation,
+		Message: fmt.Sprintf("Scheduled rotations come at least %s apart, no closer than the one restart per workload "+
+			"per %s (--min-restart-interval)", every, minInterval)}
+	if every < minInterval {
+		c.Status, c.Reason = metav1.ConditionFalse, tokensv1alpha1.ReasonRotatesTooOften
+		c.Message = fmt.Sprintf("The token rotates as often as every %s, but a workload is restarted at most once per %s "+
+			"(--min-restart-interval): restart targets miss new tokens and may hold one that no longer validates; "+
+			"raise spec.ttl or lower spec.rotation.renewBefore", every, minInterval)
+	}
+	return c
+}
+
+// setRestartIntervalCondition keeps the RestartInterval condition as the spec calls for.
+func setRestartIntervalCondition(tr *tokensv1alpha1.TokenRequest, minInterval time.Duration) {
+	if c := restartIntervalCondition(tr, minInterval); c != nil {
+		meta.SetStatusCondition(&tr.Status.Conditions, *c)
+		return
+	}
+	meta.RemoveStatusCondition(&tr.Status.Conditions, tokensv1alpha1.ConditionRestartInterval)
+}
+
 // recordRestarts writes the restarts done for the current revision, and the revision itself
 // once every target is handled.
 func recordRestarts(tr *tokensv1alpha1.TokenRequest, entries []tokensv1alpha1.WorkloadRestart, done bool) {

@@ -83,6 +83,10 @@ var _ = Describe("TokenRequest validation", func() {
 		Entry("restart target with a name and a selector", restartTargets(map[string]any{"kind": "Deployment", "name": "web",
 			"selector": map[string]any{"matchLabels": map[string]any{"app": "web"}}}), "set exactly one of name and selector"),
 		Entry("restart target with neither", restartTargets(map[string]any{"kind": "Deployment"}), "set exactly one of name and selector"),
+		Entry("restart target with an empty selector", restartTargets(map[string]any{"kind": "Deployment", "selector": map[string]any{}}),
+			"selector must not be empty (it would match every workload of the namespace)"),
+		Entry("restart target with empty matchLabels and matchExpressions", restartTargets(map[string]any{"kind": "StatefulSet",
+			"selector": map[string]any{"matchLabels": map[string]any{}, "matchExpressions": []any{}}}), "selector must not be empty"),
 		Entry("21 restart targets", restartTargets(slices.Repeat([]any{map[string]any{"kind": "Deployment", "name": "web"}}, 21)...),
 			"spec.rotation.restartTargets: Too many: 21: must have at most 20 items"),
 	)
@@ -96,6 +100,8 @@ var _ = Describe("TokenRequest validation", func() {
 		Expect(create(ctx, map[string]any{"maxUses": 1000000})).To(Succeed())
 		Expect(create(ctx, restartTargets(slices.Repeat([]any{map[string]any{"kind": "DaemonSet",
 			"selector": map[string]any{"matchLabels": map[string]any{"app": "web"}}}}, 20)...))).To(Succeed())
+		Expect(create(ctx, restartTargets(map[string]any{"kind": "Deployment", "selector": map[string]any{
+			"matchExpressions": []any{map[string]any{"key": "reads-token", "operator": "Exists"}}}}))).To(Succeed())
 	})
 
 	It("rejects any change to the spec", func(ctx SpecContext) {

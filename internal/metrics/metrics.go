@@ -54,10 +54,11 @@ var (
 	}, []string{labelResult})
 
 	// WorkloadRestarts counts restarts of spec.rotation.restartTargets workloads, by kind and
-	// result (restarted, failed).
+	// result: restarted, failed (each attempt), deferred (each new wait for
+	// --min-restart-interval), skipped (a selected workload that needs no restart, once).
 	WorkloadRestarts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tokenoperator_workload_restarts_total",
-		Help: "Restarts of workloads named by spec.rotation.restartTargets after a new token, by kind and result (restarted, failed).",
+		Help: "Restarts of workloads named by spec.rotation.restartTargets after a new token, by kind and result (restarted, failed, deferred, skipped).",
 	}, []string{"kind", labelResult})
 
 	// UntrustedSecrets counts token Secrets (by our type and label) that the token index

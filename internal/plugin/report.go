@@ -163,6 +163,10 @@ func restart(e tokensv1alpha1.WorkloadRestart, now time.Time) string {
 	switch {
 	case e.Error != "":
 		return "failed: " + e.Error
+	case e.Skipped != "":
+		return "not restarted: " + e.Skipped
+	case e.DeferredUntil != nil:
+		return "restart deferred until " + when(e.DeferredUntil, now) + " (--min-restart-interval)"
 	case e.Time == nil:
 		return fmt.Sprintf("revision %d, started with it (no restart needed)", e.Revision)
 	}

@@ -143,6 +143,8 @@ func TestWriteStatus(t *testing.T) {
 				{Kind: "Deployment", Name: "web", Revision: 2, Time: at(-5 * time.Minute)},
 				{Kind: "StatefulSet", Name: "db", Revision: 2},
 				{Kind: "DaemonSet", Name: "agent", Revision: 1, Error: "forbidden: grant ..."},
+				{Kind: "Deployment", Name: "busy", Revision: 1, Time: at(-30 * time.Second), DeferredUntil: at(31 * time.Second)},
+				{Kind: "Deployment", Name: "files", Skipped: "its pods mount Secret api-key as a volume"},
 			},
 		},
 	}
@@ -179,9 +181,11 @@ Renews:          2026-11-29T10:40:00Z (in 40m)
 Previous token:  d4e5f6, valid until 2026-11-29T10:05:00Z (in 5m)
 Uses left:       unlimited
 Restarts:
-  Deployment/web   restarted for revision 2, 2026-11-29T09:55:00Z (5m ago)
-  StatefulSet/db   revision 2, started with it (no restart needed)
-  DaemonSet/agent  failed: forbidden: grant ...
+  Deployment/web    restarted for revision 2, 2026-11-29T09:55:00Z (5m ago)
+  StatefulSet/db    revision 2, started with it (no restart needed)
+  DaemonSet/agent   failed: forbidden: grant ...
+  Deployment/busy   restart deferred until 2026-11-29T10:00:31Z (in 31s) (--min-restart-interval)
+  Deployment/files  not restarted: its pods mount Secret api-key as a volume
 Events:
   65m ago  Normal  Issued   revision 1
   5m ago   Normal  Rotated  revision 2

@@ -94,6 +94,28 @@ spec:
 }
 
 var _ = Describe("Restart targets", Ordered, func() {
+	It("refuses selector: {} at kubectl apply", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		file := filepath.Join(workDir, ns+"-empty-selector.yaml")
+		Expect(os.WriteFile(file, []byte(`apiVersion: tokens.tokenops.io/v1alpha1
+kind: TokenRequest
+metadata: {name: everything}
+spec:
+  ttl: 2s
+  rotation:
+    renewBeforePercentage: 50
+    restartTargets:
+    - {kind: Deployment, selector: {}}
+`), 0o600)).To(Succeed())
+		out, err := kubectl("apply", "-n", ns, "-f", file)
+		Expect(err).To(HaveOccurred(), out)
+		Expect(out).To(ContainSubstring("selector must not be empty (it would match every workload of the namespace)"))
+		AddReportEntry("kubectl apply of selector: {}", out)
+		out, err = kubectl("get", "tokenrequest", "everything", "-n", ns)
+		Expect(err).To(HaveOccurred(), "never stored")
+		Expect(out).To(ContainSubstring("NotFound"))
+	})
+
 	It("without the opt-in RBAC, reports RestartFailed and still rotates the token", func(ctx SpecContext) {
 		Expect(canI("patch", "deployments")).To(BeFalse(), "the shipped ClusterRole grants no patch on workloads")
 		ns := newNamespace(ctx)
