@@ -92,6 +92,8 @@ func (c *config) validate() error {
 	check(api.FailedValidationsPerSecond < 0, "--http-failed-validation-rate must be 0 (no limit) or more, got %v",
 		api.FailedValidationsPerSecond)
 	check(api.FailedValidationsBurst < 1, "--http-failed-validation-burst must be at least 1, got %d", api.FailedValidationsBurst)
+	check(api.ListsPerSecond < 0, "--http-list-rate must be 0 (no limit) or more, got %v", api.ListsPerSecond)
+	check(api.ListBurst < 1, "--http-list-burst must be at least 1, got %d", api.ListBurst)
 	check((api.TLSCertFile == "") != (api.TLSKeyFile == ""), "--http-tls-cert-file and --http-tls-key-file go together")
 	check(c.tokenRequest.MaxConcurrentReconciles < 1, "--tokenrequest-workers must be at least 1, got %d",
 		c.tokenRequest.MaxConcurrentReconciles)
@@ -175,9 +177,13 @@ func bindHTTPFlags(fs *flag.FlagSet, c *config, env environment) {
 		"(a bearer token that a TokenReview accepts and a SubjectAccessReview allows).")
 	fs.BoolVar(&api.AuthValidate, "http-auth-validate", false, "With --http-auth=kubernetes, guard GET /app/valid and POST /app/redeem too.")
 	fs.Float64Var(&api.FailedValidationsPerSecond, "http-failed-validation-rate", 10,
-		"Failed validations a client address may make per second before 429 (0: no limit).")
+		"Failed validations a client address may make per second before 429, and failed bearer authentications "+
+			"with --http-auth=kubernetes (0: no limit).")
 	fs.IntVar(&api.FailedValidationsBurst, "http-failed-validation-burst", 100,
-		"Failed validations a client address may make at once.")
+		"Failed validations (and failed bearer authentications) a client address may make at once.")
+	fs.Float64Var(&api.ListsPerSecond, "http-list-rate", 10,
+		"Pages of GET /app/tokens a client may ask for per second before 429 (0: no limit).")
+	fs.IntVar(&api.ListBurst, "http-list-burst", 20, "Pages of GET /app/tokens a client may ask for at once.")
 	fs.Func("http-cors-allowed-origins", "Comma-separated browser origins allowed to call the API (none by default).",
 		func(v string) error {
 			for o := range strings.SplitSeq(v, ",") {

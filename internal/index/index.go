@@ -24,7 +24,6 @@ limitations under the License.
 package index
 
 import (
-	"container/heap"
 	"context"
 	"sync"
 	"time"
@@ -162,51 +161,29 @@ func (x *Index) Expired(now time.Time) []*token.Record {
 }
 
 // Page returns, in order of namespace and name, the Records of the first limit Secrets after
-// the key after (the zero key: from the start), and whether more follow. It keeps limit
-// Records in a heap while it scans, so a page costs one pass over the index and no sort of it.
+// the key after (the zero key: from the start), and whether more follow. It walks the sorted
+// keys from after: a page costs O(limit + log N), whatever the index holds.
 func (x *Index) Page(after types.NamespacedName, limit int) ([]*token.Record, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	h := &pageHeap{}
+	out := make([]*token.Record, 0, min(limit, x.state.keys.Len()))
 	more := false
-	for key, r := range x.state.byKey {
-		if !keyLess(after, key) {
-			continue
+	x.state.keys.AscendGreaterOrEqual(after, func(key types.NamespacedName) bool {
+		if key == after {
+			return true
 		}
-		switch {
-		case h.Len() < limit:
-			heap.Push(h, r)
-		case keyLess(key, (*h)[0].Key()):
+		if len(out) == limit {
 			more = true
-			(*h)[0] = r
-			heap.Fix(h, 0)
-		default:
-			more = true
+			return false
 		}
-	}
-	out := make([]*token.Record, h.Len())
-	for i := len(out) - 1; i >= 0; i-- {
-		out[i] = heap.Pop(h).(*token.Record)
-	}
+		out = append(out, x.state.byKey[key])
+		return true
+	})
 	return out, more
 }
 
 func keyLess(a, b types.NamespacedName) bool {
 	return a.Namespace < b.Namespace || a.Namespace == b.Namespace && a.Name < b.Name
-}
-
-// pageHeap is a max-heap of Records by key: its top is the largest of a page's candidates.
-type pageHeap []*token.Record
-
-func (h pageHeap) Len() int           { return len(h) }
-func (h pageHeap) Less(i, j int) bool { return keyLess(h[j].Key(), h[i].Key()) }
-func (h pageHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *pageHeap) Push(v any)        { *h = append(*h, v.(*token.Record)) }
-func (h *pageHeap) Pop() any {
-	old := *h
-	v := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return v
 }
 
 // Census is what the index holds in one namespace, for the metrics.

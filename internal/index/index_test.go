@@ -233,6 +233,50 @@ func TestPage(t *testing.T) {
 			t.Errorf("limit %d: paged %v, want %v", limit, got, want)
 		}
 	}
+
+	// The sorted keys follow every change: a Secret gone, one added, one changed, a relist.
+	x.Forget(types.NamespacedName{Namespace: "b", Name: "s-03"}, "b3")
+	x.Apply(secret("s-00", "new", httpToken(time.Hour)), false) // "ns", between "c" and nothing
+	changed := secret("s-01", "a1", httpToken(time.Hour))
+	changed.Namespace = "a"
+	x.Apply(changed, false)
+	if got, want := pageAll(x, 2), sortedKeys(x); !slices.Equal(got, want) {
+		t.Errorf("after changes: paged %v, want %v", got, want)
+	}
+	snap := x.NewSnapshot()
+	for _, name := range []string{"z", "m", "a"} {
+		snap.Add(secret(name, "uid-"+name, httpToken(time.Hour)))
+	}
+	x.Replace(snap)
+	if got := pageAll(x, 2); !slices.Equal(got, []string{"ns/a", "ns/m", "ns/z"}) {
+		t.Errorf("after a relist: paged %v", got)
+	}
+}
+
+// pageAll pages through x limit at a time and returns the keys.
+func pageAll(x *Index, limit int) []string {
+	var got []string
+	after := types.NamespacedName{}
+	for {
+		recs, more := x.Page(after, limit)
+		for _, r := range recs {
+			got = append(got, r.Key().String())
+		}
+		if !more {
+			return got
+		}
+		after = recs[len(recs)-1].Key()
+	}
+}
+
+// sortedKeys is every key x holds, sorted.
+func sortedKeys(x *Index) []string {
+	var keys []string
+	for _, r := range x.Records() {
+		keys = append(keys, r.Key().String())
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // BenchmarkCensus is the per-scrape cost of the metrics' per-namespace counts, over 100 000

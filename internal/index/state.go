@@ -17,6 +17,7 @@ limitations under the License.
 package index
 
 import (
+	"github.com/google/btree"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tokenops/token-operator/internal/token"
@@ -31,7 +32,14 @@ type state struct {
 	moreByID map[token.BinaryID][]*token.Record
 	// namespaces interns namespace names: every Record of a namespace shares one string.
 	namespaces map[string]string
+	// keys holds the key of every Record, in order of namespace and name, for Page. A key is
+	// added or removed only when a Secret appears or goes: a change to an indexed Secret (most
+	// watch events) leaves it alone.
+	keys *btree.BTreeG[types.NamespacedName]
 }
+
+// keysDegree is the degree of the keys' B-tree: nodes of up to 63 keys, the library's usual.
+const keysDegree = 32
 
 func newState() state {
 	return state{
@@ -39,6 +47,7 @@ func newState() state {
 		byID:       map[token.BinaryID]*token.Record{},
 		moreByID:   map[token.BinaryID][]*token.Record{},
 		namespaces: map[string]string{},
+		keys:       btree.NewG(keysDegree, keyLess),
 	}
 }
 
@@ -58,11 +67,13 @@ func (s *state) eachWithID(id token.BinaryID, fn func(*token.Record) bool) {
 // set indexes rec, replacing the Record of the same key. rec becomes the index's own.
 func (s *state) set(rec *token.Record) {
 	rec.Namespace = s.intern(rec.Namespace)
-	key := rec.Key()
-	if old, ok := s.byKey[key]; ok {
+	if old, ok := s.byKey[rec.Key()]; ok {
+		rec.Name = old.Name // the string keys holds: one copy of each name
 		s.unlinkAll(old)
+	} else {
+		s.keys.ReplaceOrInsert(rec.Key())
 	}
-	s.byKey[key] = rec
+	s.byKey[rec.Key()] = rec
 	for _, id := range ids(rec) {
 		if _, taken := s.byID[id]; taken {
 			s.moreByID[id] = append(s.moreByID[id], rec)
@@ -76,6 +87,7 @@ func (s *state) remove(key types.NamespacedName) {
 	if old, ok := s.byKey[key]; ok {
 		s.unlinkAll(old)
 		delete(s.byKey, key)
+		s.keys.Delete(key)
 	}
 }
 

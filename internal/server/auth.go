@@ -24,15 +24,18 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apiserver/pkg/apis/apiserver"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
+	"k8s.io/apiserver/pkg/authentication/group"
+	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
+	webhooktoken "k8s.io/apiserver/plugin/pkg/authenticator/token/webhook"
 	authenticationv1 "k8s.io/client-go/kubernetes/typed/authentication/v1"
 	authorizationv1 "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 )
 
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
@@ -40,17 +43,24 @@ import (
 
 // KubernetesAuth admits a request whose bearer token a TokenReview accepts and whose user a
 // SubjectAccessReview allows on the route's non-resource URL. It reuses k8s.io/apiserver's
-// delegating authenticator and authorizer, as controller-runtime's metrics filter does, with
-// their caches: a TokenReview answer is kept for a minute, an allow for five and a deny for
-// thirty seconds.
+// webhook token authenticator and delegating authorizer, as controller-runtime's metrics
+// filter does, with caches: a TokenReview answer is kept for a minute (in a reviewCache,
+// bounded, where the apiserver's delegating authenticator's cache is not), an allow for five
+// minutes and a deny for thirty seconds (the authorizer's own LRU of 8192).
 type KubernetesAuth struct {
-	authn authenticator.Request
-	authz authorizer.Authorizer
+	authn   authenticator.Request
+	authz   authorizer.Authorizer
+	reviews *reviewCache
 }
 
-// NewKubernetesAuth builds the delegating authenticator and authorizer on cfg (and
-// httpClient, when given, such as the manager's).
+// NewKubernetesAuth builds the authenticator and authorizer on cfg (and httpClient, when
+// given, such as the manager's).
 func NewKubernetesAuth(cfg *rest.Config, httpClient *http.Client) (*KubernetesAuth, error) {
+	return newKubernetesAuth(cfg, httpClient, maxAcceptedReviews, maxRejectedReviews)
+}
+
+// newKubernetesAuth keeps at most accepted and rejected TokenReview answers.
+func newKubernetesAuth(cfg *rest.Config, httpClient *http.Client, accepted, rejected int) (*KubernetesAuth, error) {
 	if httpClient == nil {
 		var err error
 		if httpClient, err = rest.HTTPClientFor(cfg); err != nil {
@@ -66,16 +76,17 @@ func NewKubernetesAuth(cfg *rest.Config, httpClient *http.Client) (*KubernetesAu
 		return nil, err
 	}
 	backoff := &wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 3}
-	authn, _, err := authenticatorfactory.DelegatingAuthenticatorConfig{
-		Anonymous:                &apiserver.AnonymousAuthConfig{Enabled: false},
-		CacheTTL:                 time.Minute,
-		TokenAccessReviewClient:  authnClient,
-		TokenAccessReviewTimeout: 5 * time.Second,
-		WebhookRetryBackoff:      backoff,
-	}.New()
+	// What authenticatorfactory.DelegatingAuthenticatorConfig builds for a bearer token, with
+	// the bounded cache in place of its own.
+	authenticatorfactory.RegisterMetrics()
+	review, err := webhooktoken.NewFromInterface(authnClient, nil, *backoff, 5*time.Second, webhooktoken.AuthenticatorMetrics{
+		RecordRequestTotal:   authenticatorfactory.RecordRequestTotal,
+		RecordRequestLatency: authenticatorfactory.RecordRequestLatency,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the authenticator: %w", err)
 	}
+	reviews := newReviewCache(review, clock.RealClock{}, time.Minute, accepted, rejected)
 	authz, err := authorizerfactory.DelegatingAuthorizerConfig{
 		SubjectAccessReviewClient: authzClient,
 		AllowCacheTTL:             5 * time.Minute,
@@ -85,7 +96,7 @@ func NewKubernetesAuth(cfg *rest.Config, httpClient *http.Client) (*KubernetesAu
 	if err != nil {
 		return nil, fmt.Errorf("creating the authorizer: %w", err)
 	}
-	return &KubernetesAuth{authn: authn, authz: authz}, nil
+	return &KubernetesAuth{authn: group.NewAuthenticatedGroupAdder(bearertoken.New(reviews)), authz: authz, reviews: reviews}, nil
 }
 
 // admit decides on a request to the non-resource URL path with verb. It answers the user and 0
@@ -123,7 +134,9 @@ var (
 )
 
 // guard puts h behind Auth when protected and Auth is set: a caller is authenticated and
-// authorized before its request body is read.
+// authorized before its request body is read. A client address whose bearer tokens keep
+// failing (401) is answered 429 before its next one costs a TokenReview, at the rate of
+// failed validations.
 func (s *Server) guard(a access, h http.HandlerFunc, protected bool) http.HandlerFunc {
 	if !protected || s.Auth == nil {
 		return h
@@ -136,9 +149,19 @@ func (s *Server) guard(a access, h http.HandlerFunc, protected bool) http.Handle
 				verb = "get"
 			}
 		}
+		client := s.clientKey(r) // no caller yet: the address
+		if s.authFailures != nil {
+			if wait := s.authFailures.blocked(client, s.Clock.Now()); wait > 0 {
+				writeTooManyRequests(w, wait, "too many failed authentications from this address; retry later")
+				return
+			}
+		}
 		caller, code, detail := s.Auth.admit(r.Context(), r, a.path, verb)
 		if code != 0 {
 			if code == http.StatusUnauthorized {
+				if s.authFailures != nil {
+					s.authFailures.charge(client, s.Clock.Now())
+				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="token-operator"`)
 			}
 			writeError(w, code, detail)

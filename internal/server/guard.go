@@ -31,7 +31,7 @@ import (
 
 // clientLimiter limits, per client address, how often a client may do a kind of work: failed
 // validations (unknown, expired or malformed tokens: a brute-force guard, valid tokens cost
-// nothing) and clears. A client over its limit is answered 429 with Retry-After until its
+// nothing), failed bearer authentications, clears and listings. A client over its limit is answered 429 with Retry-After until its
 // bucket refills.
 type clientLimiter struct {
 	limit rate.Limit
@@ -74,6 +74,17 @@ func (l *clientLimiter) blocked(client string, now time.Time) time.Duration {
 	r := b.ReserveN(now, 1)
 	defer r.CancelAt(now)
 	return r.DelayFrom(now)
+}
+
+// take charges the client one unit of work if it has one left, else reports how long it must
+// wait for one.
+func (l *clientLimiter) take(client string, now time.Time) time.Duration {
+	r := l.bucket(client).ReserveN(now, 1)
+	if wait := r.DelayFrom(now); wait > 0 {
+		r.CancelAt(now)
+		return wait
+	}
+	return 0
 }
 
 // charge charges the client one unit of work.

@@ -60,8 +60,15 @@ type listAnswer struct {
 
 // list answers GET /app/tokens: the metadata of every token Secret in the token index, by
 // namespace and name, ?limit= at a time (default 500, at most 5000) with a continue token for
-// the next page, as the Kubernetes API pages a list.
+// the next page, as the Kubernetes API pages a list. A page costs O(limit + log N) (see
+// index.Page); each client may ask for ListsPerSecond of them.
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	if s.lists != nil {
+		if wait := s.lists.take(s.clientKey(r), s.Clock.Now()); wait > 0 {
+			writeTooManyRequests(w, wait, "too many listings from this client; retry later")
+			return
+		}
+	}
 	q := r.URL.Query()
 	limit := defaultListLimit
 	if v := q.Get("limit"); v != "" {

@@ -81,6 +81,10 @@ type Server struct {
 	// client address (429 beyond); zero turns the guard off.
 	FailedValidationsPerSecond float64
 	FailedValidationsBurst     int
+	// ListsPerSecond and ListBurst limit the GET /app/tokens pages a client may ask for (429
+	// beyond); zero turns the limit off.
+	ListsPerSecond float64
+	ListBurst      int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For or Forwarded header names
 	// the client (see ClientAddress); none by default: the TCP peer is the client.
 	TrustedProxies []netip.Prefix
@@ -99,6 +103,9 @@ type Server struct {
 	ClearWorkers int
 
 	failures, clears *clientLimiter
+	// authFailures limits failed bearer authentications per client address, at the rate of
+	// failed validations; lists limits the listing's pages.
+	authFailures, lists *clientLimiter
 	// clearing runs one clear at a time.
 	clearing sync.Mutex
 
@@ -129,6 +136,8 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.failures != nil {
 		s.clears = newClientLimiter(clearsPerSecond, clearBurst)
 	}
+	s.authFailures = newClientLimiter(s.FailedValidationsPerSecond, s.FailedValidationsBurst)
+	s.lists = newClientLimiter(s.ListsPerSecond, s.ListBurst)
 	var certs *certwatcher.CertWatcher
 	if s.TLSCertFile != "" || s.TLSKeyFile != "" {
 		var err error
