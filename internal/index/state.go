@@ -31,6 +31,9 @@ type state struct {
 	moreByID map[token.BinaryID][]*token.Record
 	// namespaces interns namespace names: every Record of a namespace shares one string.
 	namespaces map[string]string
+	// liveHTTP counts the Records of live (not deleting) tokens issued over HTTP, kept by set
+	// and remove so that the HTTP API's cap on them costs no scan.
+	liveHTTP int
 }
 
 func newState() state {
@@ -61,8 +64,10 @@ func (s *state) set(rec *token.Record) {
 	key := rec.Key()
 	if old, ok := s.byKey[key]; ok {
 		s.unlinkAll(old)
+		s.liveHTTP -= liveHTTP(old)
 	}
 	s.byKey[key] = rec
+	s.liveHTTP += liveHTTP(rec)
 	for _, id := range ids(rec) {
 		if _, taken := s.byID[id]; taken {
 			s.moreByID[id] = append(s.moreByID[id], rec)
@@ -75,8 +80,17 @@ func (s *state) set(rec *token.Record) {
 func (s *state) remove(key types.NamespacedName) {
 	if old, ok := s.byKey[key]; ok {
 		s.unlinkAll(old)
+		s.liveHTTP -= liveHTTP(old)
 		delete(s.byKey, key)
 	}
+}
+
+// liveHTTP is 1 for the Record of a live token issued over HTTP, as Census counts them.
+func liveHTTP(rec *token.Record) int {
+	if rec.Source == token.SourceHTTP && !rec.Deleting {
+		return 1
+	}
+	return 0
 }
 
 func (s *state) unlinkAll(rec *token.Record) {

@@ -78,6 +78,13 @@ type Server struct {
 	// client address (429 beyond); zero turns the guard off.
 	FailedValidationsPerSecond float64
 	FailedValidationsBurst     int
+	// IssuesPerSecond and IssueBurst limit the tokens each client may issue (429 beyond);
+	// zero turns the limit off.
+	IssuesPerSecond float64
+	IssueBurst      int
+	// MaxLiveTokens caps the live tokens issued over HTTP, in every namespace the index
+	// holds (507 at the cap); zero: no cap.
+	MaxLiveTokens int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For or Forwarded header names
 	// the client (see ClientAddress); none by default: the TCP peer is the client.
 	TrustedProxies []netip.Prefix
@@ -96,6 +103,9 @@ type Server struct {
 	ClearWorkers int
 
 	failures, clears *clientLimiter
+	// issues limits POST /app/token per client; issuing counts the issues in flight.
+	issues  *clientLimiter
+	issuing atomic.Int64
 	// clearing runs one clear at a time.
 	clearing sync.Mutex
 
@@ -126,6 +136,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.failures != nil {
 		s.clears = newClientLimiter(clearsPerSecond, clearBurst)
 	}
+	s.issues = newClientLimiter(s.IssuesPerSecond, s.IssueBurst)
 	var certs *certwatcher.CertWatcher
 	if s.TLSCertFile != "" || s.TLSKeyFile != "" {
 		var err error
