@@ -40,11 +40,12 @@ type config struct {
 	leaderElectionNamespace                          string
 	leaseDuration, renewDeadline, retryPeriod        time.Duration
 	httpAuth                                         string
-	// httpMaxTTL is --http-max-ttl; api.MaxTTL is the bound it and --max-ttl make together.
-	httpMaxTTL time.Duration
 	auditLogPath                                     string
 	kubeAPIQPS                                       float64
 	kubeAPIBurst                                     int
+
+	// httpMaxTTL is --http-max-ttl; api.MaxTTL is the bound it and --max-ttl make together.
+	httpMaxTTL time.Duration
 	// The runnables, as far as flags configure them; setup wires the rest.
 	tokenRequest controller.TokenRequestReconciler
 	expiry       controller.ExpiryReconciler

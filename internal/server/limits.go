@@ -14,7 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 package server
 
 import (
@@ -71,6 +70,9 @@ func (s *Server) issueThrottled(w http.ResponseWriter, r *http.Request) bool {
 // held against the cap together, so concurrent issues cannot pass it here (other replicas'
 // issues in flight can, by as many as they have open).
 func (s *Server) reserveLive(w http.ResponseWriter) (release func(), ok bool) {
+	if s.MaxLiveTokens <= 0 {
+		return func() {}, true
+	}
 	inFlight := s.issuing.Add(1) - 1
 	release = func() { s.issuing.Add(-1) }
 	if atCap(s.Tokens.LiveHTTP(), int(inFlight), s.MaxLiveTokens) {
