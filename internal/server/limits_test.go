@@ -57,21 +57,28 @@ func TestAtCap(t *testing.T) {
 	}
 }
 
-// TestIssueLimits drives the issue handler over an index holding one HTTP token: the cap
-// counts it, a client past its rate gets 429 with Retry-After, and neither limit charges
-// what the other refused.
+// TestIssueLimits drives the issue handler over an index holding one HTTP token: a malformed
+// request costs the client nothing, a client past its rate gets 429 with Retry-After while
+// another client issues, and the cap counts every live HTTP token, whoever issued it.
 func TestIssueLimits(t *testing.T) {
 	srv, _, clock := cachedServer()
 	srv.Namespace, srv.MaxTTL, srv.DefaultTTL, srv.MaxLiveTokens = "ns", time.Hour, time.Hour, 4
 	srv.IssuesPerSecond, srv.IssueBurst = 1, 2
 	srv.issues = newClientLimiter(srv.IssuesPerSecond, srv.IssueBurst)
 	h := srv.Handler()
-	post := func(addr string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodPost, "/app/token", nil)
+	postBody := func(addr, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/app/token", strings.NewReader(body))
 		req.RemoteAddr = addr
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		return rec
+	}
+	post := func(addr string) *httptest.ResponseRecorder { return postBody(addr, "") }
+	// A refused request costs the client nothing: 400s first, then its whole burst.
+	for _, bad := range []string{`{"ttl":"2h"}`, `{"ttl":"15m","max_uses":0}`, `[]`} {
+		if rec := postBody("10.0.0.1:1", bad); rec.Code != http.StatusBadRequest {
+			t.Fatalf("%s: %d %s", bad, rec.Code, rec.Body)
+		}
 	}
 	for i := range 2 {
 		if rec := post("10.0.0.1:1"); rec.Code != http.StatusOK {
