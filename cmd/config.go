@@ -52,6 +52,9 @@ type config struct {
 	// replicaName names this replica's heartbeat Secret.
 	replicaName  string
 	maxStaleness time.Duration
+
+	// httpMaxTTL is --http-max-ttl; api.MaxTTL is the bound it and --max-ttl make together.
+	httpMaxTTL time.Duration
 	// The runnables, as far as flags configure them; setup wires the rest.
 	tokenRequest controller.TokenRequestReconciler
 	expiry       controller.ExpiryReconciler
@@ -72,8 +75,17 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 	if envErr != nil {
 		return nil, envErr
 	}
-	c.api.MaxTTL = c.tokenRequest.MaxTTL
+	c.api.MaxTTL = httpMaxTTL(c.httpMaxTTL, c.tokenRequest.MaxTTL)
 	return c, c.validate()
+}
+
+// httpMaxTTL is the longest ttl POST /app/token accepts: --http-max-ttl, within --max-ttl;
+// --max-ttl alone when --http-max-ttl is 0.
+func httpMaxTTL(httpMax, maxTTL time.Duration) time.Duration {
+	if httpMax <= 0 {
+		return maxTTL
+	}
+	return min(httpMax, maxTTL)
 }
 
 // validate checks what the flag package cannot: ranges and combinations.
@@ -86,14 +98,24 @@ func (c *config) validate() error {
 	}
 	api := &c.api
 	check(c.tokenRequest.MaxTTL < time.Second, "--max-ttl must be at least 1s, got %s", c.tokenRequest.MaxTTL)
-	check(api.DefaultTTL < time.Second || api.DefaultTTL > api.MaxTTL,
-		"--default-ttl must lie between 1s and --max-ttl (%s), got %s", api.MaxTTL, api.DefaultTTL)
+	check(c.httpMaxTTL < 0 || c.httpMaxTTL > 0 && c.httpMaxTTL < time.Second,
+		"--http-max-ttl must be 0 (--max-ttl alone) or at least 1s, got %s", c.httpMaxTTL)
+	if c.httpMaxTTL > 0 {
+		check(api.DefaultTTL < time.Second || api.DefaultTTL > api.MaxTTL, "--default-ttl must lie between 1s and "+
+			"--http-max-ttl (%s) and --max-ttl (%s), got %s", c.httpMaxTTL, c.tokenRequest.MaxTTL, api.DefaultTTL)
+	} else {
+		check(api.DefaultTTL < time.Second || api.DefaultTTL > api.MaxTTL,
+			"--default-ttl must lie between 1s and --max-ttl (%s), got %s", api.MaxTTL, api.DefaultTTL)
+	}
 	check(c.httpAuth != "none" && c.httpAuth != "kubernetes", "--http-auth must be none or kubernetes, got %q", c.httpAuth)
 	check(api.FailedValidationsPerSecond < 0, "--http-failed-validation-rate must be 0 (no limit) or more, got %v",
 		api.FailedValidationsPerSecond)
 	check(api.FailedValidationsBurst < 1, "--http-failed-validation-burst must be at least 1, got %d", api.FailedValidationsBurst)
 	check(api.ListsPerSecond < 0, "--http-list-rate must be 0 (no limit) or more, got %v", api.ListsPerSecond)
 	check(api.ListBurst < 1, "--http-list-burst must be at least 1, got %d", api.ListBurst)
+	check(api.IssuesPerSecond < 0, "--http-issue-rate must be 0 (no limit) or more, got %v", api.IssuesPerSecond)
+	check(api.IssueBurst < 1, "--http-issue-burst must be at least 1, got %d", api.IssueBurst)
+	check(api.MaxLiveTokens < 0, "--http-max-live-tokens must be 0 (no cap) or more, got %d", api.MaxLiveTokens)
 	check((api.TLSCertFile == "") != (api.TLSKeyFile == ""), "--http-tls-cert-file and --http-tls-key-file go together")
 	check(c.tokenRequest.MaxConcurrentReconciles < 1, "--tokenrequest-workers must be at least 1, got %d",
 		c.tokenRequest.MaxConcurrentReconciles)
@@ -172,6 +194,14 @@ func bindHTTPFlags(fs *flag.FlagSet, c *config, env environment) {
 		"The namespace that receives the Secrets of tokens issued over HTTP (default: the operator's own).")
 	fs.DurationVar(&api.DefaultTTL, "default-ttl", env.ttl,
 		"The ttl of a token issued over HTTP without one (default: $TOKEN_TTL_MINUTES minutes, else 60m).")
+	fs.DurationVar(&c.httpMaxTTL, "http-max-ttl", server.DefaultHTTPMaxTTL, "The longest ttl a token issued over HTTP "+
+		"may ask for, within --max-ttl (0: --max-ttl alone).")
+	fs.Float64Var(&api.IssuesPerSecond, "http-issue-rate", server.DefaultIssuesPerSecond,
+		"Tokens a client may issue over HTTP per second before 429 (0: no limit).")
+	fs.IntVar(&api.IssueBurst, "http-issue-burst", server.DefaultIssueBurst, "Tokens a client may issue over HTTP at once.")
+	fs.IntVar(&api.MaxLiveTokens, "http-max-live-tokens", server.DefaultMaxLiveTokens,
+		"Live tokens issued over HTTP (in every namespace) beyond which POST /app/token answers 507 (0: no cap); "+
+			"every replica holds every token, so this bounds its memory.")
 	fs.BoolVar(&api.AccessLog, "http-access-log", true, "Log one line per HTTP request (never the token).")
 	fs.StringVar(&c.httpAuth, "http-auth", "none", "Who may issue and clear tokens over HTTP: none (anyone) or kubernetes "+
 		"(a bearer token that a TokenReview accepts and a SubjectAccessReview allows).")

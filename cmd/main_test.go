@@ -55,6 +55,15 @@ var invalidConfigs = []struct {
 	{"--http-failed-validation-burst=0", "", "--http-failed-validation-burst"},
 	{"--http-list-rate=-1", "", "--http-list-rate"},
 	{"--http-list-burst=0", "", "--http-list-burst"},
+	{"--default-ttl=25h", "", "--http-max-ttl (24h0m0s)"},
+	{"", "TOKEN_TTL_MINUTES=1441", "--http-max-ttl"},
+	{"--default-ttl=2h --http-max-ttl=1h", "", "--default-ttl must lie between 1s and --http-max-ttl (1h0m0s)"},
+	{"--http-max-ttl=-1s", "", "--http-max-ttl"},
+	{"--http-max-ttl=10ms", "", "--http-max-ttl"},
+	{"--http-issue-rate=-1", "", "--http-issue-rate"},
+	{"--http-issue-burst=0", "", "--http-issue-burst"},
+	{"--http-max-live-tokens=-1", "", "--http-max-live-tokens"},
+	{"--http-max-live-tokens=lots", "", "-http-max-live-tokens"},
 	{"--http-tls-cert-file=/tmp/tls.crt", "", "--http-tls-key-file"},
 	{"--tokenrequest-workers=0", "", "--tokenrequest-workers"},
 	{"--min-restart-interval=-1m", "", "--min-restart-interval"},
@@ -93,12 +102,41 @@ func TestParseConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.api.DefaultTTL != 15*time.Minute || c.api.MaxTTL != c.tokenRequest.MaxTTL || c.expiry.MaxConcurrentReconciles != 32 {
+	if c.api.DefaultTTL != 15*time.Minute || c.api.MaxTTL != 24*time.Hour || c.tokenRequest.MaxTTL != 8760*time.Hour ||
+		c.expiry.MaxConcurrentReconciles != 32 {
 		t.Errorf("config = default ttl %s, max ttl %s/%s, expiry workers %d", c.api.DefaultTTL, c.api.MaxTTL,
 			c.tokenRequest.MaxTTL, c.expiry.MaxConcurrentReconciles)
 	}
 	if c.tokenRequest.MinRestartInterval != time.Minute {
 		t.Errorf("--min-restart-interval defaults to %s, want 1m", c.tokenRequest.MinRestartInterval)
+	}
+	if c.api.IssuesPerSecond != 10 || c.api.IssueBurst != 100 || c.api.MaxLiveTokens != 100000 {
+		t.Errorf("issuing limits = %v/s, burst %d, %d live tokens", c.api.IssuesPerSecond, c.api.IssueBurst, c.api.MaxLiveTokens)
+	}
+}
+
+// TestHTTPMaxTTL: HTTP tokens are bounded by --http-max-ttl within --max-ttl, and by --max-ttl
+// alone when --http-max-ttl is 0.
+func TestHTTPMaxTTL(t *testing.T) {
+	tests := []struct {
+		args string
+		want time.Duration
+	}{
+		{"", 24 * time.Hour},
+		{"--http-max-ttl=1h", time.Hour},
+		{"--http-max-ttl=0", 8760 * time.Hour},
+		{"--http-max-ttl=0 --max-ttl=2h", 2 * time.Hour},
+		{"--max-ttl=2h", 2 * time.Hour},
+		{"--http-max-ttl=48h --default-ttl=30h", 48 * time.Hour},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+		c, err := parseConfig(fs, strings.Fields(tt.args), getenv(""))
+		if err != nil {
+			t.Errorf("%s: %v", tt.args, err)
+		} else if c.api.MaxTTL != tt.want {
+			t.Errorf("%s: max ttl %s, want %s", tt.args, c.api.MaxTTL, tt.want)
+		}
 	}
 }
 

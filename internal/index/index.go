@@ -222,6 +222,14 @@ func (x *Index) CensusByNamespace(cutoff time.Time) map[string]Census {
 	return out
 }
 
+// LiveHTTP is the number of live (not deleting) token Secrets issued over HTTP, in every
+// namespace: the sum of Census.HTTP, kept as the index changes, so reading it costs no scan.
+func (x *Index) LiveHTTP() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.state.liveHTTP
+}
+
 // Len is the number of token Secrets indexed.
 func (x *Index) Len() int {
 	x.mu.RLock()

@@ -36,6 +36,9 @@ type state struct {
 	// added or removed only when a Secret appears or goes: a change to an indexed Secret (most
 	// watch events) leaves it alone.
 	keys *btree.BTreeG[types.NamespacedName]
+	// liveHTTP counts the Records of live (not deleting) tokens issued over HTTP, kept by set
+	// and remove so that the HTTP API's cap on them costs no scan.
+	liveHTTP int
 }
 
 // keysDegree is the degree of the keys' B-tree: nodes of up to 63 keys, the library's usual.
@@ -70,10 +73,12 @@ func (s *state) set(rec *token.Record) {
 	if old, ok := s.byKey[rec.Key()]; ok {
 		rec.Name = old.Name // the string keys holds: one copy of each name
 		s.unlinkAll(old)
+		s.liveHTTP -= liveHTTP(old)
 	} else {
 		s.keys.ReplaceOrInsert(rec.Key())
 	}
 	s.byKey[rec.Key()] = rec
+	s.liveHTTP += liveHTTP(rec)
 	for _, id := range ids(rec) {
 		if _, taken := s.byID[id]; taken {
 			s.moreByID[id] = append(s.moreByID[id], rec)
@@ -86,9 +91,18 @@ func (s *state) set(rec *token.Record) {
 func (s *state) remove(key types.NamespacedName) {
 	if old, ok := s.byKey[key]; ok {
 		s.unlinkAll(old)
+		s.liveHTTP -= liveHTTP(old)
 		delete(s.byKey, key)
 		s.keys.Delete(key)
 	}
+}
+
+// liveHTTP is 1 for the Record of a live token issued over HTTP, as Census counts them.
+func liveHTTP(rec *token.Record) int {
+	if rec.Source == token.SourceHTTP && !rec.Deleting {
+		return 1
+	}
+	return 0
 }
 
 func (s *state) unlinkAll(rec *token.Record) {

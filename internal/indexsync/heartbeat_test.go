@@ -49,7 +49,7 @@ func TestHeartbeatAge(t *testing.T) {
 	}
 	clk.Step(40 * time.Second)
 	for _, s := range []*corev1.Secret{
-		beat("op", "token-operator-heartbeat-b", "1"),    // another replica's
+		beat("op", "token-operator-heartbeat-b", "1"),     // another replica's
 		beat("tenant", "token-operator-heartbeat-a", "1"), // same name elsewhere
 		beat("op", "token-operator-heartbeat-a", "7"),     // a beat never sent
 		beat("op", "token-operator-heartbeat-a", "x"),

@@ -33,6 +33,13 @@ var (
 		Help: "Tokens written into Secrets, by source (tokenrequest, http).",
 	}, []string{"source"})
 
+	// IssuesRefused counts POST /app/token answers refused by an issuing limit, by reason:
+	// client_limit (429, the client's rate) or live_token_cap (507, --http-max-live-tokens).
+	IssuesRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tokenoperator_http_issues_refused_total",
+		Help: "POST /app/token refused by an issuing limit, by reason (client_limit, live_token_cap).",
+	}, []string{"reason"})
+
 	// ExpiredDeleted counts token Secrets deleted because their token expired.
 	ExpiredDeleted = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "tokenoperator_expired_deleted_total",
@@ -92,7 +99,7 @@ var (
 
 // Collectors are this package's metrics, as init registers them on controller-runtime's registry.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{TokensIssued, ExpiredDeleted, Validations, Redemptions, WorkloadRestarts, RequestDuration,
+	return []prometheus.Collector{TokensIssued, IssuesRefused, ExpiredDeleted, Validations, Redemptions, WorkloadRestarts, RequestDuration,
 		UntrustedSecrets, KeySecretMissing, IndexStaleness}
 }
 

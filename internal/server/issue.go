@@ -104,12 +104,23 @@ func parseTTL(s string, maxTTL time.Duration) (time.Duration, error) {
 // issue answers POST /app/token: it writes a new token Secret (the token's digest, never the
 // token) in one API write and answers once the API server has stored it and this replica's
 // token index holds it, so that the token validates here as soon as the client has it.
+//
+// A client past its issuing limit is answered 429 (a request refused as malformed costs it
+// nothing), and every issue once the live HTTP tokens reach MaxLiveTokens 507 (limits.go).
 func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	req, err := ParseIssueRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes), s.DefaultTTL, s.MaxTTL)
 	if err != nil {
 		writeRequestError(w, err)
 		return
 	}
+	if s.issueThrottled(w, r) {
+		return
+	}
+	release, ok := s.reserveLive(w)
+	if !ok {
+		return
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), s.WriteTimeout)
 	defer cancel()
 

@@ -85,6 +85,13 @@ type Server struct {
 	// beyond); zero turns the limit off.
 	ListsPerSecond float64
 	ListBurst      int
+	// IssuesPerSecond and IssueBurst limit the tokens each client may issue (429 beyond);
+	// zero turns the limit off.
+	IssuesPerSecond float64
+	IssueBurst      int
+	// MaxLiveTokens caps the live tokens issued over HTTP, in every namespace the index
+	// holds (507 at the cap); zero: no cap.
+	MaxLiveTokens int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For or Forwarded header names
 	// the client (see ClientAddress); none by default: the TCP peer is the client.
 	TrustedProxies []netip.Prefix
@@ -106,6 +113,9 @@ type Server struct {
 	// authFailures limits failed bearer authentications per client address, at the rate of
 	// failed validations; lists limits the listing's pages.
 	authFailures, lists *clientLimiter
+	// issues limits POST /app/token per client; issuing counts the issues in flight.
+	issues  *clientLimiter
+	issuing atomic.Int64
 	// clearing runs one clear at a time.
 	clearing sync.Mutex
 
@@ -138,6 +148,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.authFailures = newClientLimiter(s.FailedValidationsPerSecond, s.FailedValidationsBurst)
 	s.lists = newClientLimiter(s.ListsPerSecond, s.ListBurst)
+	s.issues = newClientLimiter(s.IssuesPerSecond, s.IssueBurst)
 	var certs *certwatcher.CertWatcher
 	if s.TLSCertFile != "" || s.TLSKeyFile != "" {
 		var err error

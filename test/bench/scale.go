@@ -19,6 +19,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/tokenops/token-operator/internal/server"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -60,20 +63,24 @@ func shippedMemoryLimit(path string) (int64, error) {
 	return 0, fmt.Errorf("%s: no memory limit on the manager container", path)
 }
 
-// tokenCount counts the token Secrets in the cluster, from their metadata only.
+// tokenCount counts the token Secrets of tokens issued over HTTP in the cluster (what
+// --http-max-live-tokens caps), from their metadata only.
 func (b *bench) tokenCount(ctx context.Context) (int, error) {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
-	if err := b.c.List(ctx, list, client.MatchingLabels{token.LabelManagedBy: token.ManagedBy}); err != nil {
+	if err := b.c.List(ctx, list, client.MatchingLabels{token.LabelManagedBy: token.ManagedBy,
+		token.LabelSource: string(token.SourceHTTP)}); err != nil {
 		return 0, err
 	}
 	return len(list.Items), nil
 }
 
-// scenarioLiveTokens fills the cluster with live token Secrets (client-go writes of the
+// scenarioLiveTokens fills the cluster with live HTTP token Secrets (client-go writes of the
 // HTTP API's Secret shape, the operator stopped), then restarts the operator over them at
-// each size: memory, start-up and peak, and at the largest size validation throughput, the
-// control plane's cost and a mass expiry.
+// each size: memory, start-up and peak, and at the largest size the issuing cap, validation
+// throughput, the control plane's cost and a mass expiry. The operator runs as shipped; the
+// largest size of a full run is the default --http-max-live-tokens, so its memory is the
+// memory at the default cap (a quick run sets the cap to its largest size).
 func (b *bench) scenarioLiveTokens(ctx context.Context) error {
 	have, err := b.tokenCount(ctx)
 	if err != nil {
@@ -98,19 +105,27 @@ func (b *bench) scenarioLiveTokens(ctx context.Context) error {
 			return err
 		}
 		have, added = have+missing, added+missing
-		op, err := b.startOperator()
+		largest := i == len(b.liveTokens)-1
+		var flags []string
+		if largest && n != server.DefaultMaxLiveTokens {
+			flags = append(flags, fmt.Sprintf("--http-max-live-tokens=%d", n))
+		}
+		op, err := b.startOperator(flags...)
 		if err != nil {
 			return err
 		}
-		if err := b.measureLive(op, have, i == len(b.liveTokens)-1); err != nil {
+		if err := b.measureLive(op, have, largest); err != nil {
 			op.stop()
 			return err
 		}
-		if i < len(b.liveTokens)-1 {
+		if !largest {
 			op.stop()
 			continue
 		}
 		defer op.stop()
+		if err := b.issueAtCap(op, have); err != nil {
+			return err
+		}
 		if err := b.validateAt(op, have, keep); err != nil {
 			return err
 		}
@@ -163,6 +178,35 @@ func (b *bench) measureLive(op *operator, n int, largest bool) error {
 	b.add(result{Scenario: s, Figure: "start to ready", Value: op.ready.Seconds(), Unit: "s", Ceiling: new(b.emptyReady.Seconds()), Aim: readyAim})
 	b.add(result{Scenario: s, Figure: "peak RSS (VmHWM) from start", Value: peak, Unit: "MiB", Ceiling: new(limit),
 		Aim: "ratio < 1 (the shipped limit)"})
+	if n >= server.DefaultMaxLiveTokens {
+		// The default cap must leave the shipped limit a third of headroom (the sizing rule:
+		// limit = 1.5 x RSS) for TokenRequests' tokens, requests and a relist.
+		atCap := fmt.Sprintf("%d live tokens, the default --http-max-live-tokens", n)
+		b.add(result{Scenario: atCap, Figure: "RSS against the shipped limit", Value: rss, Unit: "MiB", Ceiling: new(limit),
+			Aim: "ratio <= 0.67"})
+		b.add(result{Scenario: atCap, Figure: "peak RSS against the shipped limit", Value: peak, Unit: "MiB", Ceiling: new(limit),
+			Aim: "ratio <= 0.67"})
+	}
+	return nil
+}
+
+// issueAtCap checks that the operator, holding n live HTTP tokens at its cap, refuses to
+// issue one more with 507 naming the cap.
+func (b *bench) issueAtCap(op *operator, n int) error {
+	resp, err := http.Post(op.httpURL+"/app/token", "application/json", nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusInsufficientStorage || !strings.Contains(string(body), "--http-max-live-tokens") {
+		return fmt.Errorf("POST /app/token at the cap of %d live tokens: %d %s, want 507 naming the cap", n, resp.StatusCode, body)
+	}
+	b.add(result{Scenario: fmt.Sprintf("%d live tokens", n), Figure: "POST /app/token at the cap", Value: float64(resp.StatusCode),
+		Unit: "status", Aim: "507"})
 	return nil
 }
 
