@@ -150,7 +150,7 @@ var _ = Describe("A replica cut off from the API server", func() {
 		Expect(err).NotTo(HaveOccurred())
 		_ = resp.Body.Close()
 		Expect(resp.StatusCode).To(Equal(http.StatusServiceUnavailable), "nor redeem")
-		Expect(status("http://" + cutOff.probeAddr + "/readyz")).To(Equal(http.StatusServiceUnavailable), "Services route around it")
+		Expect(status("http://"+cutOff.probeAddr+"/readyz")).To(Equal(http.StatusInternalServerError), "not ready: Services route around it")
 		Expect(cutOff.metric("tokenoperator_index_staleness_seconds")).To(BeNumerically(">", 30))
 		AddReportEntry("cut-off replica", "first 503 "+answered503.Round(time.Second).String()+" after the cut (--max-staleness 30s)")
 
