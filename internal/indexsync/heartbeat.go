@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -76,8 +77,9 @@ type Heartbeat struct {
 	seq int64
 	// sent is when each recent beat was written, by sequence number.
 	sent map[int64]time.Time
-	// current is when the newest beat seen back was written: the view is at least that fresh.
-	current time.Time
+	// current is when the newest beat seen back was written (Unix nanoseconds, 0: none yet):
+	// the view is at least that fresh. Atomic, as every validation reads it.
+	current atomic.Int64
 }
 
 // Period is how often a beat is written.
@@ -169,24 +171,21 @@ func (h *Heartbeat) Observe(s *corev1.Secret) {
 		return
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if at, ok := h.sent[seq]; ok && at.After(h.current) {
-		h.current = at
+	if at, ok := h.sent[seq]; ok && at.UnixNano() > h.current.Load() {
+		h.current.Store(at.UnixNano())
 	}
 	h.mu.Unlock()
 	h.report()
-	h.mu.Lock() // for the deferred Unlock
 }
 
 // Age is how old the view is: the time since the newest beat seen back was written (since
 // the start when none has been seen yet: a very large age).
 func (h *Heartbeat) Age() time.Duration {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.current.IsZero() {
+	at := h.current.Load()
+	if at == 0 {
 		return time.Duration(1<<63 - 1)
 	}
-	return h.Clock.Since(h.current)
+	return h.Clock.Since(time.Unix(0, at))
 }
 
 // Stale reports whether the view is older than MaxStaleness, and its age; never with

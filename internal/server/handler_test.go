@@ -36,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/tokenops/token-operator/internal/index"
+	"github.com/tokenops/token-operator/internal/provenance"
 	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/store"
 	"github.com/tokenops/token-operator/internal/token"
@@ -62,11 +63,20 @@ func cachedServer() (*Server, token.Issued, *clocktesting.FakeClock) {
 	stored := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour), Source: token.SourceHTTP}
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: token.HTTPSecretName(stored.ID), UID: "uid"}}
 	stored.ApplyTo(secret)
+	// Provenance as main wires it: sealed, in --http-namespace.
+	keys, err := provenance.NewKeyring(map[string][]byte{"key-1": make([]byte, provenance.MasterKeyBytes)}, "key-1", time.Now())
+	if err != nil {
+		panic(err)
+	}
+	keys.Seal(secret)
 	tokens := index.New(logr.Discard())
+	tokens.Trust = provenance.NewChecker(keys, "ns")
 	tokens.Put(secret)
 	c := fake.NewClientBuilder().WithObjects(secret).Build()
 	clock := clocktesting.NewFakeClock(time.Now())
-	return &Server{Store: store.New(c, c, tokens, clock), Tokens: tokens, Clock: clock, Log: logr.Discard()}, stored, clock
+	fresh := func() (time.Duration, bool) { return time.Since(clock.Now()), false } // a view as current as a heartbeat's
+	return &Server{Store: store.New(c, c, tokens, clock), Tokens: tokens, Clock: clock, Log: logr.Discard(), Staleness: fresh},
+		stored, clock
 }
 
 func TestParseIssueRequest(t *testing.T) {
