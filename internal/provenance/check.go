@@ -63,7 +63,7 @@ const (
 	ReasonOutsideHTTPNamespace = "an HTTP token outside --http-namespace"
 	ReasonNoController         = "a TokenRequest-sourced token Secret without a controlling TokenRequest"
 	ReasonUnknownSource        = "a token Secret of no known source"
-	ReasonNoToken              = "holds no token that parses"
+	ReasonNoToken              = "holds no token that parses" //nolint:gosec // a reason, not a credential
 	ReasonUnsealed             = "no seal, and not a Secret of an earlier version"
 )
 
@@ -84,10 +84,10 @@ func (c *Checker) Check(s *corev1.Secret, rec *token.Record, binding *token.Bind
 		return Verdict{Reason: ReasonUnknownSource}
 	}
 	keys := c.keys.Load()
-	switch err := keys.Verify(s); {
-	case err == nil:
+	switch err := keys.Verify(s); err {
+	case nil:
 		return Verdict{Admit: true, Sealed: true}
-	case err == ErrBadSeal:
+	case ErrBadSeal:
 		return Verdict{Reason: err.Error()}
 	}
 	since := keys.Since.Unix()

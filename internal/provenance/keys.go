@@ -39,7 +39,7 @@ import (
 // The key Secret: where the operator keeps its master keys, in its own namespace.
 const (
 	// KeySecretType is the key Secret's type.
-	KeySecretType corev1.SecretType = "tokens.tokenops.io/keys"
+	KeySecretType corev1.SecretType = "tokens.tokenops.io/keys" //nolint:gosec // a Secret type, not a credential
 	// AnnotationCurrentKey names the data key of the master key new seals use.
 	AnnotationCurrentKey = "tokens.tokenops.io/current-key"
 	// FirstKeyID is the id of the key the operator creates.

@@ -382,7 +382,7 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 			slowest.Round(time.Millisecond), goroutinesBefore, goroutinesDuring))
 
 		By("past --max-staleness (30s by default), validation answers 503: the replica cannot know")
-		Eventually(status).WithArguments(survivor.url()+"/app/valid/"+tok).WithTimeout(45 * time.Second).
+		Eventually(status).WithArguments(survivor.url() + "/app/valid/" + tok).WithTimeout(45 * time.Second).
 			WithPolling(500 * time.Millisecond).Should(Equal(http.StatusServiceUnavailable))
 
 		By("resuming kube-apiserver: issuing works again without a restart, nothing is lost")
@@ -395,7 +395,7 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 			_ = resp.Body.Close()
 			return resp.StatusCode, nil
 		}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Equal(http.StatusOK))
-		Eventually(validate).WithArguments(survivor, tok).WithTimeout(15 * time.Second).Should(Equal(answerTrue), "current again: its heartbeat came back")
+		Eventually(validate).WithArguments(survivor, tok).WithTimeout(15*time.Second).Should(Equal(answerTrue), "current again: its heartbeat came back")
 		Expect(survivor.running()).To(BeTrue(), "the replica that did not lead needed no restart")
 		Expect(redeem(survivor, limited)).To(Equal(answerTrue), "no use was lost to the outage")
 		Expect(redeem(survivor, limited)).To(Equal(answerTrue))

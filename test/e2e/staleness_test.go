@@ -157,7 +157,7 @@ var _ = Describe("A replica cut off from the API server", func() {
 		By("restoring the relay: it catches up by itself and answers the current state")
 		relay.restore()
 		DeferCleanup(relay.cut)
-		Eventually(status).WithArguments("http://"+cutOff.probeAddr+"/readyz").WithTimeout(time.Minute).Should(Equal(http.StatusOK))
+		Eventually(status).WithArguments("http://" + cutOff.probeAddr + "/readyz").WithTimeout(time.Minute).Should(Equal(http.StatusOK))
 		Expect(validate(cutOff, revoked)).To(Equal(answerFalse))
 		Expect(validate(cutOff, spent)).To(Equal(answerFalse))
 		Expect(validate(cutOff, kept)).To(Equal(answerTrue))
