@@ -32,6 +32,7 @@ import (
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
 	"github.com/tokenops/token-operator/internal/metrics"
+	"github.com/tokenops/token-operator/internal/provenance"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -178,5 +179,49 @@ var _ = Describe("Provenance: a tenant with Secret rights in its own namespace",
 		for name := range versions {
 			Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &corev1.Secret{})).To(Succeed(), "clear leaves %s", name)
 		}
+	})
+})
+
+var _ = Describe("The key Secret", func() {
+	It("is created on the first start, admits the unsealed HTTP Secrets created before it, and is never made anew while sealed tokens exist", func(ctx SpecContext) {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "keys-"}}
+		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+		legacy := token.NewHTTPSecret(ns.Name, token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour),
+			Source: token.SourceHTTP})
+		Expect(k8sClient.Create(ctx, legacy)).To(Succeed(), "as a version before sealing wrote it")
+		// The API server's clock has whole seconds: the key Secret must be a second younger.
+		Eventually(func() bool { return time.Since(legacy.CreationTimestamp.Time) > time.Second }).Should(BeTrue())
+
+		keys := &provenance.Keys{Client: k8sClient, Secret: types.NamespacedName{Namespace: ns.Name, Name: provenance.DefaultKeySecretName},
+			Evidence: provenance.Evidence(k8sClient, ns.Name), Log: GinkgoLogr}
+		ring, err := keys.Load(ctx)
+		Expect(err).NotTo(HaveOccurred(), "the first start: no sealed token anywhere it looks")
+		check := provenance.NewChecker(ring, ns.Name)
+		verdict := func(s *corev1.Secret) provenance.Verdict {
+			rec, _ := token.RecordOf(s)
+			return check.Check(s, &rec, nil)
+		}
+		Expect(verdict(legacy)).To(HaveField("Admit", true), "an HTTP Secret of the earlier version keeps validating")
+		planted := token.NewHTTPSecret(ns.Name, token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour),
+			Source: token.SourceHTTP})
+		Expect(k8sClient.Create(ctx, planted)).To(Succeed())
+		Expect(verdict(planted)).To(HaveField("Reason", provenance.ReasonUnsealed), "an unsealed one created since is not")
+
+		By("deleting the key Secret once a sealed token exists")
+		sealed := token.NewHTTPSecret(ns.Name, token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), time.Hour),
+			Source: token.SourceHTTP})
+		ring.Seal(sealed)
+		Expect(k8sClient.Create(ctx, sealed)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: provenance.DefaultKeySecretName}})).To(Succeed())
+		_, err = keys.Load(ctx)
+		Expect(err).To(MatchError(provenance.ErrKeysLost))
+		Expect(err.Error()).To(ContainSubstring("Secret " + ns.Name + "/" + sealed.Name))
+		Expect(k8sClient.Get(ctx, keys.Secret, &corev1.Secret{})).NotTo(Succeed(), "no key made anew")
+
+		By("recovering on purpose with --key-secret-recreate")
+		keys.Recreate = true
+		fresh, err := keys.Load(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(fresh.Verify(sealed)).To(MatchError(provenance.ErrBadSeal), "tokens sealed with the lost key stop validating")
 	})
 })
