@@ -182,6 +182,17 @@ const maxEvidenceReads = 20
 // putting a seal annotation on its own TokenRequest's Secret before the first start that
 // seals (an upgrade): --key-secret-recreate answers that.
 func Evidence(reader client.Reader, httpNamespace string) func(ctx context.Context) (string, error) {
+	inHTTP, ofTokenRequests := HTTPEvidence(reader, httpNamespace), tokenRequestEvidence(reader)
+	return func(ctx context.Context) (string, error) {
+		if found, err := inHTTP(ctx); found != "" || err != nil {
+			return found, err
+		}
+		return ofTokenRequests(ctx)
+	}
+}
+
+// HTTPEvidence is the half of Evidence that looks in httpNamespace only.
+func HTTPEvidence(reader client.Reader, httpNamespace string) func(ctx context.Context) (string, error) {
 	return func(ctx context.Context) (string, error) {
 		secrets := &corev1.SecretList{}
 		opts := []client.ListOption{client.InNamespace(httpNamespace), client.MatchingLabelsSelector{Selector: token.Selector()},
@@ -196,10 +207,16 @@ func Evidence(reader client.Reader, httpNamespace string) func(ctx context.Conte
 				}
 			}
 			if secrets.Continue == "" {
-				break
+				return "", nil
 			}
 			opts = append(opts[:3:3], client.Continue(secrets.Continue))
 		}
+	}
+}
+
+// tokenRequestEvidence is the half of Evidence that looks at the TokenRequests' Secrets.
+func tokenRequestEvidence(reader client.Reader) func(ctx context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
 		trs := &tokensv1alpha1.TokenRequestList{}
 		if err := reader.List(ctx, trs, client.Limit(500)); err != nil {
 			return "", err

@@ -30,9 +30,11 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenops/token-operator/internal/metrics"
+	"github.com/tokenops/token-operator/internal/provenance"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -132,13 +134,24 @@ func postFrom(base, from, body string) (int, string, http.Header) {
 // them, once none has expired (the suite's expiry controller deletes those within seconds).
 func liveHTTPSecrets(ctx SpecContext) int {
 	GinkgoHelper()
+	// Only what provenance admits counts: sealed, in --http-namespace (what the index holds).
+	keySecret := &corev1.Secret{}
+	Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: httpNamespace, Name: provenance.DefaultKeySecretName}, keySecret)).To(Succeed())
+	keys, err := provenance.KeyringOf(keySecret)
+	Expect(err).NotTo(HaveOccurred())
+	check := provenance.NewChecker(keys, httpNamespace)
 	n := 0
 	Eventually(func(g Gomega) {
 		list := &corev1.SecretList{}
-		g.Expect(k8sClient.List(ctx, list, client.MatchingLabels{token.LabelManagedBy: token.ManagedBy,
+		g.Expect(k8sClient.List(ctx, list, client.InNamespace(httpNamespace), client.MatchingLabels{token.LabelManagedBy: token.ManagedBy,
 			token.LabelSource: string(token.SourceHTTP)})).To(Succeed())
 		n = 0
-		for _, s := range list.Items {
+		for i := range list.Items {
+			s := &list.Items[i]
+			rec, _ := token.RecordOf(s)
+			if !check.Check(s, &rec, nil).Admit {
+				continue
+			}
 			expires, err := time.Parse(time.RFC3339, s.Annotations[token.AnnotationExpiresAt])
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(expires).To(BeTemporally(">", time.Now().Add(time.Minute)), "a token about to expire: wait for it")

@@ -192,8 +192,10 @@ var _ = Describe("The key Secret", func() {
 		// The API server's clock has whole seconds: the key Secret must be a second younger.
 		Eventually(func() bool { return time.Since(legacy.CreationTimestamp.Time) > time.Second }).Should(BeTrue())
 
+		// The namespace's half of the evidence: the other specs' TokenRequests, sealed by the
+		// suite's key, are evidence of that key (see the end).
 		keys := &provenance.Keys{Client: k8sClient, Secret: types.NamespacedName{Namespace: ns.Name, Name: provenance.DefaultKeySecretName},
-			Evidence: provenance.Evidence(k8sClient, ns.Name), Log: GinkgoLogr}
+			Evidence: provenance.HTTPEvidence(k8sClient, ns.Name), Log: GinkgoLogr}
 		ring, err := keys.Load(ctx)
 		Expect(err).NotTo(HaveOccurred(), "the first start: no sealed token anywhere it looks")
 		check := provenance.NewChecker(ring, ns.Name)
@@ -223,5 +225,11 @@ var _ = Describe("The key Secret", func() {
 		fresh, err := keys.Load(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(fresh.Verify(sealed)).To(MatchError(provenance.ErrBadSeal), "tokens sealed with the lost key stop validating")
+
+		By("finding a TokenRequest's sealed Secret as evidence too")
+		createTokenRequest(ctx, &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Name: "evidence"}})
+		found, err := provenance.Evidence(k8sClient, ns.Name+"-none")(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(found).To(ContainSubstring(" of TokenRequest "))
 	})
 })
