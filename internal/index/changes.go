@@ -251,7 +251,7 @@ func (x *Index) Bind(tr types.NamespacedName, b *token.Binding) {
 			continue
 		}
 		updated := *rec
-		if updated.Bound = updated.BoundBy(b); updated.Bound != rec.Bound {
+		if updated.Bound = updated.BoundBy(b); !updated.Same(rec) {
 			x.state.set(&updated)
 			changes = append(changes, change{rec, &updated})
 		}

@@ -190,7 +190,7 @@ var _ = Describe("The key Secret", func() {
 			Source: token.SourceHTTP})
 		Expect(k8sClient.Create(ctx, legacy)).To(Succeed(), "as a version before sealing wrote it")
 		// The API server's clock has whole seconds: the key Secret must be a second younger.
-		Eventually(func() bool { return time.Since(legacy.CreationTimestamp.Time) > time.Second }).Should(BeTrue())
+		Eventually(func() bool { return time.Since(legacy.CreationTimestamp.Time) > time.Second }).WithTimeout(3 * time.Second).Should(BeTrue())
 
 		// The namespace's half of the evidence: the other specs' TokenRequests, sealed by the
 		// suite's key, are evidence of that key (see the end).

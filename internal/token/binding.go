@@ -59,11 +59,9 @@ func (b *Binding) until(id BinaryID) (int64, bool) {
 	return 0, false
 }
 
-// Bound is what a Binding lets one Record prove; the zero Bound (Checked false) bounds
-// nothing, as for a token issued over HTTP.
+// Bound is what a Binding lets one Record of a TokenRequest's Secret prove: only the slots
+// below prove anything. A Record without one (a token issued over HTTP) is not bounded.
 type Bound struct {
-	// Checked is true for a TokenRequest's Secret: only the slots below prove anything.
-	Checked bool
 	// Current and Previous say whether the status records the token in that slot, and
 	// CurrentUntil and PreviousUntil the expiry it records for it.
 	Current, Previous           bool
@@ -72,10 +70,15 @@ type Bound struct {
 	UsesLeft int64
 }
 
+// same reports whether two Bounds (nil: none) say the same.
+func (b *Bound) same(o *Bound) bool {
+	return b == o || b != nil && o != nil && *b == *o
+}
+
 // BoundBy is what b lets r prove: nothing when b is nil, or is another TokenRequest's, or
 // records another Secret.
-func (r *Record) BoundBy(b *Binding) Bound {
-	out := Bound{Checked: true, UsesLeft: Unlimited}
+func (r *Record) BoundBy(b *Binding) *Bound {
+	out := &Bound{UsesLeft: Unlimited}
 	if b == nil || r.Controller == nil || r.Controller.UID != b.UID || r.Name != b.SecretName {
 		return out
 	}
@@ -95,7 +98,7 @@ func (r *Record) Proves(slot Slot) bool {
 	switch {
 	case slot == SlotNone:
 		return false
-	case !r.Bound.Checked:
+	case r.Bound == nil:
 		return true
 	case slot == SlotCurrent:
 		return r.Bound.Current
@@ -110,7 +113,7 @@ func (r *Record) expiresAt(slot Slot) int64 {
 	if slot == SlotPrevious {
 		exp = min(exp, r.Previous.ExpiresAt)
 	}
-	if r.Bound.Checked {
+	if r.Bound != nil {
 		if slot == SlotPrevious {
 			exp = min(exp, r.Bound.PreviousUntil)
 		} else {
@@ -123,7 +126,7 @@ func (r *Record) expiresAt(slot Slot) int64 {
 // Left is how many uses the token has left, the lower of the Secret's count and the
 // status's; Unlimited for a token without a use limit.
 func (r *Record) Left() int64 {
-	if r.Bound.Checked && r.Bound.UsesLeft != Unlimited && r.UsesLeft != Unlimited {
+	if r.Bound != nil && r.Bound.UsesLeft != Unlimited && r.UsesLeft != Unlimited {
 		return min(r.UsesLeft, r.Bound.UsesLeft)
 	}
 	return r.UsesLeft

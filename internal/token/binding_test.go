@@ -93,7 +93,10 @@ func TestLeftBelievesTheLowerCount(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Record{UsesLeft: tt.secret, Bound: Bound{Checked: tt.checked, UsesLeft: tt.bound}}
+			r := Record{UsesLeft: tt.secret}
+			if tt.checked {
+				r.Bound = &Bound{UsesLeft: tt.bound}
+			}
 			if got := r.Left(); got != tt.want {
 				t.Errorf("Left = %d, want %d", got, tt.want)
 			}

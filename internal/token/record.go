@@ -107,8 +107,9 @@ type Record struct {
 	// of an earlier version admitted without one, which the operator seals on its next write.
 	Sealed bool
 	// Bound is what the TokenRequest's status lets the Secret's tokens prove; the index sets it
-	// (see Binding). Zero for a token issued over HTTP.
-	Bound Bound
+	// (see Binding). Nil for a token issued over HTTP (nothing further bounds it), so that the
+	// many HTTP tokens pay a pointer for it, not the whole struct.
+	Bound *Bound
 }
 
 // Controller names the TokenRequest that controls a token Secret.
@@ -120,8 +121,9 @@ type Controller struct {
 // Same reports whether two Records say the same of their Secrets.
 func (r *Record) Same(o *Record) bool {
 	a, b := *r, *o
-	a.Controller, b.Controller = nil, nil
-	return a == b && (r.Controller == nil) == (o.Controller == nil) && (r.Controller == nil || *r.Controller == *o.Controller)
+	a.Controller, b.Controller, a.Bound, b.Bound = nil, nil, nil, nil
+	return a == b && (r.Controller == nil) == (o.Controller == nil) && (r.Controller == nil || *r.Controller == *o.Controller) &&
+		r.Bound.same(o.Bound)
 }
 
 // Unlimited is Record.UsesLeft of a token without a use limit.

@@ -72,7 +72,9 @@ func (b *bench) startOperator(extra ...string) (*operator, error) {
 	}, extra...)
 	o.cmd = exec.Command(b.manager, args...)
 	// As config/default runs it: GOMEMLIMIT is the shipped memory limit.
-	o.cmd.Env = append(os.Environ(), fmt.Sprintf("GOMEMLIMIT=%d", b.memoryLimit))
+	// POD_NAMESPACE as the Deployment sets it: the operator's own namespace, which holds the
+	// HTTP tokens, the key Secret and the heartbeats, as in config/default.
+	o.cmd.Env = append(os.Environ(), fmt.Sprintf("GOMEMLIMIT=%d", b.memoryLimit), "POD_NAMESPACE="+nsHTTP)
 	o.cmd.Stdout, o.cmd.Stderr = logFile, logFile
 	o.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	start := time.Now()

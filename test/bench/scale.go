@@ -63,12 +63,13 @@ func shippedMemoryLimit(path string) (int64, error) {
 	return 0, fmt.Errorf("%s: no memory limit on the manager container", path)
 }
 
-// tokenCount counts the token Secrets of tokens issued over HTTP in the cluster (what
-// --http-max-live-tokens caps), from their metadata only.
+// tokenCount counts the token Secrets of tokens issued over HTTP in --http-namespace (what
+// --http-max-live-tokens caps: the ceilings' unsealed Secrets elsewhere are refused), from
+// their metadata only.
 func (b *bench) tokenCount(ctx context.Context) (int, error) {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
-	if err := b.c.List(ctx, list, client.MatchingLabels{token.LabelManagedBy: token.ManagedBy,
+	if err := b.c.List(ctx, list, client.InNamespace(nsHTTP), client.MatchingLabels{token.LabelManagedBy: token.ManagedBy,
 		token.LabelSource: string(token.SourceHTTP)}); err != nil {
 		return 0, err
 	}
@@ -96,7 +97,7 @@ func (b *bench) scenarioLiveTokens(ctx context.Context) error {
 		missing := max(n-have, 0)
 		logf("live tokens: adding %d token Secrets to the %d present, then restarting the operator", missing, have)
 		if _, err := fixedWork(missing, 64, func(j int) error {
-			s, tok := tokenSecretWithToken(nsLive, 2*time.Hour)
+			s, tok := sealedToken(2*time.Hour, nil)
 			if j == 0 && keep == "" {
 				keep = tok
 			}
@@ -278,8 +279,9 @@ func (b *bench) massExpiry(ctx context.Context, op *operator, n int) error {
 	lead := 10*time.Second + time.Duration(b.expiring)*3*time.Millisecond
 	expiresAt := time.Now().Add(lead).Truncate(time.Second)
 	if _, err := fixedWork(b.expiring, 64, func(int) error {
-		s := tokenSecret(nsExpiring, time.Hour)
-		s.Annotations[token.AnnotationExpiresAt] = expiresAt.UTC().Format(time.RFC3339)
+		s, _ := sealedToken(time.Hour, func(s *corev1.Secret) {
+			s.Annotations[token.AnnotationExpiresAt] = expiresAt.UTC().Format(time.RFC3339)
+		})
 		return b.c.Create(ctx, s)
 	}); err != nil {
 		return err
