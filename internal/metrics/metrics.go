@@ -50,14 +50,14 @@ var (
 	// malformed.
 	Validations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tokenoperator_validations_total",
-		Help: "Token validations over HTTP, by result (valid, unknown, expired, spent, malformed).",
+		Help: "Token validations and introspections over HTTP, by result (valid, unknown, expired, spent, malformed, wrong_purpose, stale, limited).",
 	}, []string{labelResult})
 
 	// Redemptions counts POST /app/redeem answers by result: valid (a use spent, or a token
 	// without a use limit), unknown, expired, spent, malformed.
 	Redemptions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tokenoperator_redemptions_total",
-		Help: "Token redemptions over HTTP, by result (valid, unknown, expired, spent, malformed).",
+		Help: "Token redemptions over HTTP, by result (valid, unknown, expired, spent, malformed, wrong_purpose, stale).",
 	}, []string{labelResult})
 
 	// WorkloadRestarts counts restarts of spec.rotation.restartTargets workloads, by kind and

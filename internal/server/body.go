@@ -84,39 +84,53 @@ func tooLarge() *requestError {
 // tokenBody is the body form of the routes that take a token, which keeps the token out of
 // URLs and so out of proxy, ingress and browser-history logs.
 type tokenBody struct {
-	Token *string `json:"token"`
+	Token   *string `json:"token"`
+	Purpose *string `json:"purpose"`
 }
 
-// ParseTokenBody reads {"token":"<id>:<secret>"}. Any string is a token here (one that does
-// not parse is simply not valid); anything else is a requestError.
-func ParseTokenBody(body io.Reader) (string, error) {
+// presentation is a token as a request presents it, and the purpose it asks for ("" for none).
+type presentation struct {
+	Token, Purpose string
+}
+
+// ParseTokenBody reads {"token":"<id>:<secret>"} and an optional "purpose". Any string is a
+// token or a purpose here (one that does not parse or match is simply not valid); anything
+// else is a requestError.
+func ParseTokenBody(body io.Reader) (presentation, error) {
 	var b tokenBody
 	empty, err := readJSON(body, &b, `{"token":"<id>:<secret>"}`)
 	switch {
 	case err != nil:
-		return "", err
+		return presentation{}, err
 	case empty || b.Token == nil:
-		return "", badRequest(`token: required, as {"token":"<id>:<secret>"}`)
+		return presentation{}, badRequest(`token: required, as {"token":"<id>:<secret>"}`)
 	}
-	return *b.Token, nil
+	p := presentation{Token: *b.Token}
+	if b.Purpose != nil {
+		p.Purpose = *b.Purpose
+	}
+	return p, nil
 }
 
 // tokenHandler answers a request about the token it presents.
-type tokenHandler func(w http.ResponseWriter, r *http.Request, presented string)
+type tokenHandler func(w http.ResponseWriter, r *http.Request, p presentation)
 
-// fromPath answers with the token in the path's {token} segment: the original service's form.
+// fromPath answers with the token in the path's {token} segment, the original service's form,
+// and the purpose in the ?purpose= query parameter.
 func fromPath(h tokenHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) { h(w, r, r.PathValue("token")) }
+	return func(w http.ResponseWriter, r *http.Request) {
+		h(w, r, presentation{Token: r.PathValue("token"), Purpose: r.URL.Query().Get("purpose")})
+	}
 }
 
 // fromBody answers with the token in the JSON body; a {token} path segment is ignored.
 func fromBody(h tokenHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		presented, err := ParseTokenBody(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		p, err := ParseTokenBody(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 		if err != nil {
 			writeRequestError(w, err)
 			return
 		}
-		h(w, r, presented)
+		h(w, r, p)
 	}
 }

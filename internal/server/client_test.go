@@ -137,7 +137,7 @@ func FuzzParseTokenBody(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		tok, err := ParseTokenBody(strings.NewReader(body))
+		p, err := ParseTokenBody(strings.NewReader(body))
 		if err != nil {
 			var re *requestError
 			if !errors.As(err, &re) || (re.code != 400 && re.code != 413) {
@@ -145,9 +145,9 @@ func FuzzParseTokenBody(f *testing.F) {
 			}
 			return
 		}
-		var back struct{ Token string }
-		if json.Unmarshal([]byte(body), &back) != nil || back.Token != tok {
-			t.Fatalf("read %q from %q", tok, body)
+		var back struct{ Token, Purpose string }
+		if json.Unmarshal([]byte(body), &back) != nil || back.Token != p.Token || back.Purpose != p.Purpose {
+			t.Fatalf("read %+v from %q", p, body)
 		}
 	})
 }

@@ -45,6 +45,10 @@ type issueBody struct {
 	TTL *string `json:"ttl"`
 	// MaxUses makes a limited-use token: POST /app/redeem spends one use each.
 	MaxUses *int64 `json:"max_uses"`
+	// Subject, Purpose and Metadata say whom and what the token is for.
+	Subject  *string           `json:"subject"`
+	Purpose  *string           `json:"purpose"`
+	Metadata map[string]string `json:"metadata"`
 }
 
 // IssueRequest is what POST /app/token asks for.
@@ -53,6 +57,9 @@ type IssueRequest struct {
 	TTL time.Duration
 	// MaxUses is the token's use count, nil for a token without a use limit.
 	MaxUses *int64
+	// Subject, Purpose and Metadata say whom and what the token is for (empty: none).
+	Subject, Purpose string
+	Metadata         map[string]string
 }
 
 // ParseIssueRequest reads the body of POST /app/token: the default ttl for an empty body or a
@@ -75,6 +82,22 @@ func ParseIssueRequest(body io.Reader, defaultTTL, maxTTL time.Duration) (IssueR
 		}
 		req.MaxUses = b.MaxUses
 	}
+	if b.Subject != nil {
+		if err := checkText("subject", *b.Subject, MaxSubjectBytes); err != nil {
+			return IssueRequest{}, err
+		}
+		req.Subject = *b.Subject
+	}
+	if b.Purpose != nil {
+		if err := checkPurpose("purpose", *b.Purpose); err != nil {
+			return IssueRequest{}, err
+		}
+		req.Purpose = *b.Purpose
+	}
+	if err := checkMetadata(b.Metadata); err != nil {
+		return IssueRequest{}, err
+	}
+	req.Metadata = b.Metadata
 	if b.TTL == nil {
 		return req, nil
 	}
@@ -125,7 +148,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 
 	issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(s.Clock.Now(), req.TTL), Source: token.SourceHTTP,
-		UsesLeft: req.MaxUses}
+		UsesLeft: req.MaxUses, Subject: req.Subject, Purpose: req.Purpose, Metadata: req.Metadata}
 	e := audit.Event{Operation: audit.OpIssue, TokenID: issued.ID, Source: string(token.SourceHTTP), Namespace: s.Namespace,
 		Name: token.HTTPSecretName(issued.ID), UsesLeft: req.MaxUses}
 	// The store indexes the token as soon as the API server has stored it, so that it validates

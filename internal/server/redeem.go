@@ -35,11 +35,12 @@ const (
 // limited-use token (a token without a limit spends nothing), false for a token that is
 // unknown, expired or has no use left. A use is spent exactly once, whatever the number of
 // replicas and callers: see spend.
-func (s *Server) redeem(w http.ResponseWriter, r *http.Request, presented string) {
+func (s *Server) redeem(w http.ResponseWriter, r *http.Request, p presentation) {
 	if s.overLimit(w, r) || s.cannotKnow(w, metrics.Redemptions) {
 		return
 	}
-	spent, err := s.spend(r.Context(), presented)
+	presented := p.Token
+	spent, err := s.spend(r.Context(), p)
 	if spent.rec != nil && (err != nil || spent.result == string(token.VerdictValid)) {
 		e := audit.Of(audit.OpRedeem, audit.Success, spent.rec)
 		e.UsesLeft = spent.usesLeft
@@ -67,8 +68,9 @@ type redemption struct {
 // spend checks presented against the token index and, for a limited-use token, has the store
 // spend one use on the live Secret (Store.Spend: exactly once, whatever the number of replicas
 // and callers).
-func (s *Server) spend(ctx context.Context, presented string) (redemption, error) {
-	result, cached := s.check(presented)
+func (s *Server) spend(ctx context.Context, p presentation) (redemption, error) {
+	presented := p.Token
+	result, cached := s.check(p) // a wrong purpose spends nothing
 	if result != string(token.VerdictValid) || !cached.Limited() {
 		return redemption{result: result, rec: cached}, nil
 	}

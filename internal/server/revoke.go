@@ -37,11 +37,12 @@ const (
 
 // revoke deletes the Secret of a token issued over HTTP, answering true when it existed.
 // A TokenRequest's token is revoked by deleting the TokenRequest: 409 says so.
-func (s *Server) revoke(w http.ResponseWriter, r *http.Request, presented string) {
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, p presentation) {
 	if s.overLimit(w, r) {
 		return
 	}
-	result, rec := s.check(presented) // expired and spent tokens are revoked too
+	presented := p.Token      // revocation needs the token, whatever it is for
+	result, rec := s.check(p) // expired, spent and other-purpose tokens are revoked too
 	if rec == nil {
 		s.chargeFailure(r)
 		s.auditFailure(w, r, audit.OpRevoke, result, presented)

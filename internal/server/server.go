@@ -245,7 +245,7 @@ func (s *Server) Handler() http.Handler {
 	revoke := func(from func(tokenHandler) http.HandlerFunc) http.HandlerFunc {
 		return s.guard(accessToken, from(s.revoke), true)
 	}
-	lookup := s.guard(accessToken, fromPath(func(w http.ResponseWriter, _ *http.Request, id string) { s.lookup(w, id) }), true)
+	lookup := s.guard(accessToken, fromPath(func(w http.ResponseWriter, _ *http.Request, p presentation) { s.lookup(w, p.Token) }), true)
 	s.handle(mux, routeIssue, on(http.MethodPost, s.guard(access{path: routeIssue}, s.issue, true)),
 		on(http.MethodDelete, revoke(fromBody)))
 	s.handle(mux, routeToken, on(http.MethodDelete, revoke(fromPath)), on(http.MethodGet, lookup))
@@ -253,6 +253,7 @@ func (s *Server) Handler() http.Handler {
 	s.handle(mux, routeValidate, on(http.MethodGet, validate(fromPath)), on(http.MethodPost, validate(fromBody)))
 	s.handle(mux, routeRedeemBody, on(http.MethodPost, redeem(fromBody)))
 	s.handle(mux, routeRedeem, on(http.MethodPost, redeem(fromPath)))
+	s.handle(mux, routeIntrospect, on(http.MethodPost, s.guard(accessIntrospect, s.introspect, true)))
 	s.handle(mux, routeClear, on(http.MethodDelete, s.guard(access{path: routeClear}, s.clear, true)))
 	s.handle(mux, routeList, on(http.MethodGet, s.guard(access{path: routeList}, s.list, true)))
 	s.handle(mux, routeOpenAPI, on(http.MethodGet, serveOpenAPI))

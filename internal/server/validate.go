@@ -31,6 +31,9 @@ import (
 const (
 	resultMalformed = "malformed"
 	resultLimited   = "limited"
+	// resultWrongPurpose: a valid token asked for with another purpose than its own (or with
+	// one, or without, when it has none, or one): answered false, as an unknown token is.
+	resultWrongPurpose = "wrong_purpose"
 )
 
 // validate answers GET /app/valid/{token} from the token index: true only for a well-formed
@@ -39,12 +42,12 @@ const (
 // time: the index keeps no token itself), has not expired by the clock and, if it has a use
 // limit, has a use left. It spends no use; the expiry controller removes expired Secrets at
 // their expiry.
-func (s *Server) validate(w http.ResponseWriter, r *http.Request, presented string) {
+func (s *Server) validate(w http.ResponseWriter, r *http.Request, p presentation) {
 	if s.overLimit(w, r) || s.cannotKnow(w, metrics.Validations) {
 		return
 	}
-	result, _ := s.check(presented)
-	s.answerResult(w, r, metrics.Validations, audit.OpValidate, result, presented)
+	result, _ := s.check(p)
+	s.answerResult(w, r, metrics.Validations, audit.OpValidate, result, p.Token)
 }
 
 // answerResult counts result and answers true for a valid token; any other result answers
@@ -61,17 +64,22 @@ func (s *Server) answerResult(w http.ResponseWriter, r *http.Request, counter *p
 	writeBody(w, http.StatusOK, answerInvalid)
 }
 
-// check looks presented up in the token index and says which result it gets, with the Record
-// that holds it (nil for none).
-func (s *Server) check(presented string) (string, *token.Record) {
-	tok, err := token.Parse(presented)
+// check looks the presented token up in the token index and says which result it gets, with
+// the Record that holds it (nil for none): a valid token asked for with the wrong purpose is
+// resultWrongPurpose (see purposeMatches).
+func (s *Server) check(p presentation) (string, *token.Record) {
+	tok, err := token.Parse(p.Token)
 	if err != nil {
 		return resultMalformed, nil
 	}
 	id, _ := token.ParseID(tok.ID)
-	rec, which := s.Tokens.Find(id, token.DigestOf(presented))
+	rec, which := s.Tokens.Find(id, token.DigestOf(p.Token))
 	if rec == nil {
 		return string(token.VerdictUnknown), nil
 	}
-	return string(rec.Judge(which, s.Clock.Now())), rec
+	v := rec.Judge(which, s.Clock.Now())
+	if v == token.VerdictValid && !purposeMatches(rec.Purpose, p.Purpose) {
+		return resultWrongPurpose, rec
+	}
+	return string(v), rec
 }

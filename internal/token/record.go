@@ -103,6 +103,11 @@ type Record struct {
 	// Plaintext is true when the Secret holds the token itself (DataToken), false when it
 	// holds only its digest (tokens issued over HTTP).
 	Plaintext bool
+	// Subject and Purpose say whom and what the token is for ("" for none). Purpose strings
+	// are shared between Records by the index (a few purposes, many tokens).
+	Subject, Purpose string
+	// Metadata is the caller's string map as the Secret holds it (JSON), "" for none.
+	Metadata string
 	// Sealed is true when the Secret's seal verified (package provenance); false for a Secret
 	// of an earlier version admitted without one, which the operator seals on its next write.
 	Sealed bool
@@ -150,6 +155,9 @@ func RecordOf(s *corev1.Secret) (Record, error) {
 		Revision:  revisionOf(s),
 		UsesLeft:  usesLeftOf(s),
 		Deleting:  s.DeletionTimestamp != nil,
+		Subject:   string(s.Data[DataSubject]),
+		Purpose:   string(s.Data[DataPurpose]),
+		Metadata:  string(s.Data[DataMetadata]),
 	}
 	if ref := metav1.GetControllerOfNoCopy(s); ref != nil && ref.Kind == "TokenRequest" {
 		r.Controller = &Controller{Name: ref.Name, UID: ref.UID}

@@ -38,7 +38,8 @@ const sealVersion = "tokens.tokenops.io/seal/v1"
 // type and source, the TokenRequest that controls it (by UID), the current token's id and
 // digest, its issue and expiry times, its revision, whether it has a use limit (not the count,
 // which each redemption changes: see package provenance for where the count is trusted from),
-// and the previous token's digest and expiry. Values are read as written (annotations as
+// the previous token's digest and expiry, and whom and what it is for (subject, purpose,
+// metadata). Values are read as written (annotations as
 // strings), each one length-prefixed, so no two Secrets share an input.
 func SealInput(s *corev1.Secret) []byte {
 	var b []byte
@@ -70,6 +71,9 @@ func SealInput(s *corev1.Secret) []byte {
 		add("")
 	}
 	add(s.Annotations[AnnotationPreviousExpiresAt])
+	add(string(s.Data[DataSubject]))
+	add(string(s.Data[DataPurpose]))
+	add(string(s.Data[DataMetadata]))
 	return b
 }
 

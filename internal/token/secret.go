@@ -17,6 +17,7 @@ limitations under the License.
 package token
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -68,6 +69,15 @@ const (
 	// integer). A token without it has no use limit; "0" or a value that does not parse
 	// means spent.
 	AnnotationUsesLeft = "tokens.tokenops.io/uses-left"
+	// DataSubject is whom the token is for (a user id, an e-mail address): personal data, so
+	// in the Secret's data (encrypted at rest where the cluster encrypts Secrets), never in a
+	// label or an annotation.
+	DataSubject = "subject"
+	// DataPurpose is what the token is for ("password-reset"): a token bound to a purpose
+	// validates only when asked with it.
+	DataPurpose = "purpose"
+	// DataMetadata is the caller's string map, as JSON with sorted keys.
+	DataMetadata = "metadata"
 )
 
 // OwnLabel reports whether the operator writes a label of this key itself: such a key in a
@@ -177,6 +187,9 @@ type Issued struct {
 	UsesLeft *int64
 	// Previous is the token a rotation replaced, valid until its own expiry; nil for none.
 	Previous *Previous
+	// Subject, Purpose and Metadata say whom and what the token is for; empty for none.
+	Subject, Purpose string
+	Metadata         map[string]string
 }
 
 // Previous is a token replaced by a rotation, still valid until ExpiresAt.
@@ -240,6 +253,13 @@ func (i Issued) ApplyTo(secret *corev1.Secret) bool {
 		unsetData(DataTokenDigest)
 	}
 	setData(DataTokenID, i.ID)
+	for k, v := range map[string]string{DataSubject: i.Subject, DataPurpose: i.Purpose, DataMetadata: metadataJSON(i.Metadata)} {
+		if v != "" {
+			setData(k, v)
+		} else {
+			unsetData(k)
+		}
+	}
 	if i.Revision > 0 {
 		set(&secret.Annotations, AnnotationRevision, strconv.FormatInt(i.Revision, 10))
 	} else {
@@ -258,6 +278,15 @@ func (i Issued) ApplyTo(secret *corev1.Secret) bool {
 		unset(secret.Annotations, AnnotationPreviousExpiresAt)
 	}
 	return changed
+}
+
+// metadataJSON is m as JSON (encoding/json sorts map keys), "" for none.
+func metadataJSON(m map[string]string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(m) // a string map always marshals
+	return string(b)
 }
 
 func formatTime(t time.Time) string {
@@ -314,7 +343,11 @@ func FromSecret(secret *corev1.Secret) (Issued, error) {
 	if err != nil {
 		return Issued{}, fmt.Errorf("data %q: %w", DataToken, err)
 	}
-	out := Issued{Token: tok, Source: Source(secret.Labels[LabelSource]), Revision: revisionOf(secret)}
+	out := Issued{Token: tok, Source: Source(secret.Labels[LabelSource]), Revision: revisionOf(secret),
+		Subject: string(secret.Data[DataSubject]), Purpose: string(secret.Data[DataPurpose])}
+	if m := secret.Data[DataMetadata]; len(m) > 0 {
+		_ = json.Unmarshal(m, &out.Metadata) // written by metadataJSON; anything else reads as none
+	}
 	out.ExpiresAt, _ = annotationTime(secret, AnnotationExpiresAt)
 	out.IssuedAt, _ = annotationTime(secret, AnnotationIssuedAt)
 	if n := usesLeftOf(secret); n != Unlimited {

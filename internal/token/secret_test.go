@@ -18,6 +18,7 @@ package token
 
 import (
 	"maps"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -115,7 +116,7 @@ func TestApplyToAndFromSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back != issued {
+	if !reflect.DeepEqual(back, issued) {
 		t.Errorf("FromSecret = %+v, want %+v", back, issued)
 	}
 }
