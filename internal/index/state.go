@@ -70,7 +70,9 @@ func (s *state) eachWithID(id token.BinaryID, fn func(*token.Record) bool) {
 // set indexes rec, replacing the Record of the same key. rec becomes the index's own.
 func (s *state) set(rec *token.Record) {
 	rec.Namespace = s.intern(rec.Namespace)
-	rec.Purpose = s.intern(rec.Purpose) // one copy of each purpose
+	if rec.About != nil {
+		rec.About.Purpose = s.intern(rec.About.Purpose) // one copy of each purpose
+	}
 	if old, ok := s.byKey[rec.Key()]; ok {
 		rec.Name = old.Name // the string keys holds: one copy of each name
 		s.unlinkAll(old)

@@ -123,7 +123,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		writeBody(w, http.StatusOK, inactive)
 		return
 	}
-	a := introspection{Active: true, Subject: rec.Subject, Scope: rec.Purpose, ExpiresAt: rec.Current.ExpiresAt,
+	a := introspection{Active: true, Subject: rec.Subject(), Scope: rec.Purpose(), ExpiresAt: rec.Current.ExpiresAt,
 		IssuedAt: rec.IssuedAt, ID: rec.Current.ID.String(), TokenType: "bearer"}
 	if rec.Match(token.DigestOf(p.Token)) == token.SlotPrevious { // a rotation's previous token
 		a.ExpiresAt, a.ID = min(rec.Previous.ExpiresAt, rec.Current.ExpiresAt), rec.Previous.ID.String()
@@ -131,8 +131,8 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	if rec.Limited() {
 		a.UsesLeft = new(rec.Left())
 	}
-	if rec.Metadata != "" {
-		a.Ext = json.RawMessage(rec.Metadata)
+	if m := rec.Metadata(); m != "" {
+		a.Ext = json.RawMessage(m)
 	}
 	b, _ := json.Marshal(a)
 	writeBody(w, http.StatusOK, b)

@@ -78,7 +78,7 @@ func (s *Server) check(p presentation) (string, *token.Record) {
 		return string(token.VerdictUnknown), nil
 	}
 	v := rec.Judge(which, s.Clock.Now())
-	if v == token.VerdictValid && !purposeMatches(rec.Purpose, p.Purpose) {
+	if v == token.VerdictValid && !purposeMatches(rec.Purpose(), p.Purpose) {
 		return resultWrongPurpose, rec
 	}
 	return string(v), rec

@@ -103,11 +103,9 @@ type Record struct {
 	// Plaintext is true when the Secret holds the token itself (DataToken), false when it
 	// holds only its digest (tokens issued over HTTP).
 	Plaintext bool
-	// Subject and Purpose say whom and what the token is for ("" for none). Purpose strings
-	// are shared between Records by the index (a few purposes, many tokens).
-	Subject, Purpose string
-	// Metadata is the caller's string map as the Secret holds it (JSON), "" for none.
-	Metadata string
+	// About says whom and what the token is for; nil for a token issued without any, so that
+	// those pay a pointer, not three strings (see Subject, Purpose, Metadata).
+	About *About
 	// Sealed is true when the Secret's seal verified (package provenance); false for a Secret
 	// of an earlier version admitted without one, which the operator seals on its next write.
 	Sealed bool
@@ -115,6 +113,38 @@ type Record struct {
 	// (see Binding). Nil for a token issued over HTTP (nothing further bounds it), so that the
 	// many HTTP tokens pay a pointer for it, not the whole struct.
 	Bound *Bound
+}
+
+// About is whom and what a token is for. Purpose strings are shared between Records by the
+// index (a few purposes, many tokens).
+type About struct {
+	Subject, Purpose string
+	// Metadata is the caller's string map as the Secret holds it (JSON), "" for none.
+	Metadata string
+}
+
+// Subject is whom the token is for, "" for none.
+func (r *Record) Subject() string {
+	if r.About == nil {
+		return ""
+	}
+	return r.About.Subject
+}
+
+// Purpose is what the token is for, "" for none.
+func (r *Record) Purpose() string {
+	if r.About == nil {
+		return ""
+	}
+	return r.About.Purpose
+}
+
+// Metadata is the caller's string map as JSON, "" for none.
+func (r *Record) Metadata() string {
+	if r.About == nil {
+		return ""
+	}
+	return r.About.Metadata
 }
 
 // Controller names the TokenRequest that controls a token Secret.
@@ -126,9 +156,9 @@ type Controller struct {
 // Same reports whether two Records say the same of their Secrets.
 func (r *Record) Same(o *Record) bool {
 	a, b := *r, *o
-	a.Controller, b.Controller, a.Bound, b.Bound = nil, nil, nil, nil
+	a.Controller, b.Controller, a.Bound, b.Bound, a.About, b.About = nil, nil, nil, nil, nil, nil
 	return a == b && (r.Controller == nil) == (o.Controller == nil) && (r.Controller == nil || *r.Controller == *o.Controller) &&
-		r.Bound.same(o.Bound)
+		r.Bound.same(o.Bound) && (r.About == o.About || r.About != nil && o.About != nil && *r.About == *o.About)
 }
 
 // Unlimited is Record.UsesLeft of a token without a use limit.
@@ -155,9 +185,10 @@ func RecordOf(s *corev1.Secret) (Record, error) {
 		Revision:  revisionOf(s),
 		UsesLeft:  usesLeftOf(s),
 		Deleting:  s.DeletionTimestamp != nil,
-		Subject:   string(s.Data[DataSubject]),
-		Purpose:   string(s.Data[DataPurpose]),
-		Metadata:  string(s.Data[DataMetadata]),
+	}
+	if a := (About{Subject: string(s.Data[DataSubject]), Purpose: string(s.Data[DataPurpose]),
+		Metadata: string(s.Data[DataMetadata])}); a != (About{}) {
+		r.About = &a
 	}
 	if ref := metav1.GetControllerOfNoCopy(s); ref != nil && ref.Kind == "TokenRequest" {
 		r.Controller = &Controller{Name: ref.Name, UID: ref.UID}
