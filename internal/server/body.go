@@ -53,15 +53,9 @@ func writeRequestError(w http.ResponseWriter, err error) {
 // refusing unknown fields; empty reports a body of nothing but white space (dst untouched).
 // Errors are requestErrors (400, or 413 for a body too large); example shows the shape wanted.
 func readJSON(body io.Reader, dst any, example string) (empty bool, err error) {
-	raw, err := io.ReadAll(io.LimitReader(body, MaxBodyBytes+1))
+	raw, err := readBody(body)
 	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return false, tooLarge()
-		}
-		return false, badRequest("body: %v", err)
-	}
-	if len(raw) > MaxBodyBytes {
-		return false, tooLarge()
+		return false, err
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return true, nil
@@ -75,6 +69,22 @@ func readJSON(body io.Reader, dst any, example string) (empty bool, err error) {
 		return false, badRequest("body: want a single JSON object")
 	}
 	return false, nil
+}
+
+// readBody reads a request body of at most MaxBodyBytes; errors are requestErrors (413 for a
+// body too large, else 400).
+func readBody(body io.Reader) ([]byte, error) {
+	raw, err := io.ReadAll(io.LimitReader(body, MaxBodyBytes+1))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, tooLarge()
+		}
+		return nil, badRequest("body: %v", err)
+	}
+	if len(raw) > MaxBodyBytes {
+		return nil, tooLarge()
+	}
+	return raw, nil
 }
 
 func tooLarge() *requestError {

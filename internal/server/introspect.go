@@ -19,7 +19,6 @@ package server
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -79,11 +78,9 @@ func ParseIntrospectionRequest(r *http.Request) (presentation, error) {
 	if ct != "application/x-www-form-urlencoded" {
 		return presentation{}, badRequest("want Content-Type application/x-www-form-urlencoded or application/json")
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-	if _, ok := errors.AsType[*http.MaxBytesError](err); ok || len(body) > MaxBodyBytes {
-		return presentation{}, tooLarge()
-	} else if err != nil {
-		return presentation{}, badRequest("body: %v", err)
+	body, err := readBody(r.Body)
+	if err != nil {
+		return presentation{}, err
 	}
 	form, err := url.ParseQuery(string(body))
 	switch {

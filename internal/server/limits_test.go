@@ -30,7 +30,6 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenops/token-operator/internal/metrics"
@@ -135,11 +134,7 @@ func postFrom(base, from, body string) (int, string, http.Header) {
 func liveHTTPSecrets(ctx SpecContext) int {
 	GinkgoHelper()
 	// Only what provenance admits counts: sealed, in --http-namespace (what the index holds).
-	keySecret := &corev1.Secret{}
-	Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: httpNamespace, Name: provenance.DefaultKeySecretName}, keySecret)).To(Succeed())
-	keys, err := provenance.KeyringOf(keySecret)
-	Expect(err).NotTo(HaveOccurred())
-	check := provenance.NewChecker(keys, httpNamespace)
+	check := provenance.NewChecker(suiteKeys(ctx), httpNamespace)
 	n := 0
 	Eventually(func(g Gomega) {
 		list := &corev1.SecretList{}

@@ -230,15 +230,22 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// createHTTPTokens writes n Secrets of tokens issued over HTTP into --http-namespace, 16 at a
-// time, sealed as the store seals them and labelled test-batch=batch (for cleanupBatch), as
-// the API server would hold them after n issues, and returns the tokens.
-func createHTTPTokens(ctx context.Context, batch string, n int) []string {
+// suiteKeys is the keyring the suite's operators seal with, read from its key Secret.
+func suiteKeys(ctx context.Context) *provenance.Keyring {
 	GinkgoHelper()
 	keySecret := &corev1.Secret{}
 	Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: httpNamespace, Name: provenance.DefaultKeySecretName}, keySecret)).To(Succeed())
 	keys, err := provenance.KeyringOf(keySecret)
 	Expect(err).NotTo(HaveOccurred())
+	return keys
+}
+
+// createHTTPTokens writes n Secrets of tokens issued over HTTP into --http-namespace, 16 at a
+// time, sealed as the store seals them and labelled test-batch=batch (for cleanupBatch), as
+// the API server would hold them after n issues, and returns the tokens.
+func createHTTPTokens(ctx context.Context, batch string, n int) []string {
+	GinkgoHelper()
+	keys := suiteKeys(ctx)
 	live := make([]string, n)
 	var wg sync.WaitGroup
 	for w := range 16 {
