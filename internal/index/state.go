@@ -71,7 +71,8 @@ func (s *state) eachWithID(id token.BinaryID, fn func(*token.Record) bool) {
 func (s *state) set(rec *token.Record) {
 	rec.Namespace = s.intern(rec.Namespace)
 	if rec.About != nil {
-		rec.About.Purpose = s.intern(rec.About.Purpose) // one copy of each purpose
+		rec.About.Purpose = s.intern(rec.About.Purpose) // one copy of each purpose and issuer
+		rec.About.Issuer = s.intern(rec.About.Issuer)
 	}
 	if old, ok := s.byKey[rec.Key()]; ok {
 		rec.Name = old.Name // the string keys holds: one copy of each name

@@ -220,3 +220,46 @@ func TestNewKeyringRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestSubkeys: the audit MAC of a subject stays the same across a key rotation, and no
+// use's MAC is another's (HKDF info strings).
+func TestSubkeys(t *testing.T) {
+	old := ring(t, "key-1", "key-1")
+	rotated := ring(t, "key-2", "key-1", "key-2")
+	if a, b := old.AuditMAC("user-42"), rotated.AuditMAC("user-42"); a != b {
+		t.Errorf("AuditMAC after a rotation = %s, want %s (the audit subkey never rotates)", b, a)
+	}
+	if old.AuditMAC("user-42") == old.AuditMAC("user-43") {
+		t.Error("two subjects share an audit MAC")
+	}
+	if a, b := old.CodeName("anonymous", "user-42", "login"), rotated.CodeName("anonymous", "user-42", "login"); string(a) != string(b) {
+		t.Error("CodeName changed with a rotation; every replica must find one code object by it")
+	}
+	id, sum := rotated.CodeMAC("anonymous", "user-42", "login", "123456")
+	if id != "key-2" {
+		t.Errorf("CodeMAC used %q, want the current key-2", id)
+	}
+	for _, tt := range []struct {
+		name  string
+		k     *Keyring
+		id    string
+		parts []string
+		want  bool
+	}{
+		{"the code", rotated, id, []string{"anonymous", "user-42", "login", "123456"}, true},
+		{"another code", rotated, id, []string{"anonymous", "user-42", "login", "123457"}, false},
+		{"another subject", rotated, id, []string{"anonymous", "user-43", "login", "123456"}, false},
+		{"parts shifted", rotated, id, []string{"anonymous", "user-42login", "", "123456"}, false},
+		{"another key id", rotated, "key-1", []string{"anonymous", "user-42", "login", "123456"}, false},
+		{"a keyring without the key", old, id, []string{"anonymous", "user-42", "login", "123456"}, false},
+	} {
+		if got := tt.k.VerifyCode(tt.id, sum, tt.parts...); got != tt.want {
+			t.Errorf("%s: VerifyCode = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	seal := httpSecret("ns")
+	old.Seal(seal)
+	if strings.Contains(seal.Annotations[token.AnnotationSeal], strings.TrimPrefix(old.AuditMAC(string(token.SealInput(seal))), "hmac-sha256:")) {
+		t.Error("the seal and audit subkeys are one key")
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -41,26 +42,36 @@ import (
 // MasterKeyBytes is the size of one master key.
 const MasterKeyBytes = 32
 
-// sealInfo separates the seal's subkey from every other key derived from the same master key.
-const sealInfo = "tokens.tokenops.io/seal"
+// The HKDF info strings: each separates one use's subkey from every other key derived from
+// the same master key, so that a MAC made for one use never verifies for another.
+const (
+	sealInfo  = "tokens.tokenops.io/seal"
+	codesInfo = "tokens.tokenops.io/codes"
+	auditInfo = "tokens.tokenops.io/audit"
+)
 
 // Keyring is the operator's keys: every master key by id, the one new seals use, and since
 // when the operator seals. It is never changed once built: a new key means a new Keyring.
 type Keyring struct {
 	current string
 	seal    map[string][]byte
+	codes   map[string][]byte
+	// auditID names the master key of the audit subkey, which never rotates (see AuditMAC).
+	auditID string
+	audit   []byte
 	// Since is when the operator first sealed (the key Secret's creation): a token Secret
 	// created before it may be an unsealed one of an earlier version (see Checker).
 	Since time.Time
 }
 
-// NewKeyring derives the seal subkeys of masters (HKDF-SHA256, one subkey per use) and
-// seals with the one named current.
+// NewKeyring derives the subkeys of masters (HKDF-SHA256, one subkey per use: seal, codes,
+// audit) and seals with the one named current. The audit subkey comes from FirstKeyID when
+// it is among masters, else from current (see WithAuditKey).
 func NewKeyring(masters map[string][]byte, current string, since time.Time) (*Keyring, error) {
 	if _, ok := masters[current]; !ok {
 		return nil, fmt.Errorf("the current key %q is not among the keys (%s)", current, strings.Join(ids(masters), ", "))
 	}
-	k := &Keyring{current: current, seal: map[string][]byte{}, Since: since}
+	k := &Keyring{current: current, seal: map[string][]byte{}, codes: map[string][]byte{}, Since: since}
 	for id, master := range masters {
 		if len(master) < MasterKeyBytes {
 			return nil, fmt.Errorf("key %q has %d bytes, want at least %d", id, len(master), MasterKeyBytes)
@@ -68,13 +79,81 @@ func NewKeyring(masters map[string][]byte, current string, since time.Time) (*Ke
 		if !validKeyID(id) {
 			return nil, fmt.Errorf("key id %q: want 1 to 63 letters, digits and '-'", id)
 		}
-		sub, err := hkdf.Key(sha256.New, master, nil, sealInfo, sha256.Size)
-		if err != nil {
+		var err error
+		if k.seal[id], err = subkey(master, sealInfo); err != nil {
 			return nil, err
 		}
-		k.seal[id] = sub
+		if k.codes[id], err = subkey(master, codesInfo); err != nil {
+			return nil, err
+		}
 	}
+	auditID := current
+	if _, ok := masters[FirstKeyID]; ok {
+		auditID = FirstKeyID
+	}
+	return k.WithAuditKey(masters, auditID)
+}
+
+// WithAuditKey derives the audit subkey from the master key named id instead.
+func (k *Keyring) WithAuditKey(masters map[string][]byte, id string) (*Keyring, error) {
+	master, ok := masters[id]
+	if !ok {
+		return nil, fmt.Errorf("the audit key %q is not among the keys (%s)", id, strings.Join(ids(masters), ", "))
+	}
+	sub, err := subkey(master, auditInfo)
+	if err != nil {
+		return nil, err
+	}
+	k.auditID, k.audit = id, sub
 	return k, nil
+}
+
+func subkey(master []byte, info string) ([]byte, error) {
+	return hkdf.Key(sha256.New, master, nil, info, sha256.Size)
+}
+
+// AuditMAC is the audit trail's stand-in for a personal value (a token's subject):
+// "hmac-sha256:" and base64url of HMAC-SHA256 under the audit subkey, as Vault's audit
+// devices hash what they log. The audit subkey never rotates (it stays with one master key,
+// AnnotationAuditKey), so the same subject has the same MAC in every line, before and after
+// a key rotation.
+func (k *Keyring) AuditMAC(v string) string {
+	h := hmac.New(sha256.New, k.audit)
+	h.Write([]byte(v))
+	return "hmac-sha256:" + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}
+
+// CodeMAC is the MAC a one-time code is stored as, under the codes subkey of the current key,
+// and that key's id; VerifyCode checks a code against it. The parts name what the code is
+// for as well as the code, so that a MAC copied to another subject's code proves nothing.
+func (k *Keyring) CodeMAC(parts ...string) (id string, sum []byte) {
+	return k.current, codeMAC(k.codes[k.current], append([]string{"code"}, parts...))
+}
+
+// VerifyCode reports whether sum is CodeMAC's answer for parts under the key named id.
+func (k *Keyring) VerifyCode(id string, sum []byte, parts ...string) bool {
+	key, ok := k.codes[id]
+	return ok && hmac.Equal(sum, codeMAC(key, append([]string{"code"}, parts...)))
+}
+
+// CodeName is a stable, key-bound name for what parts identify (a code's issuer, subject and
+// purpose): the first 20 bytes of an HMAC under the codes subkey of the audit key, which
+// never rotates, so that every replica finds one code object by it before and after a key
+// rotation, and the name reveals no subject.
+func (k *Keyring) CodeName(parts ...string) []byte {
+	return codeMAC(k.codes[k.auditID], append([]string{"name"}, parts...))[:20]
+}
+
+// codeMAC is HMAC-SHA256 under key of parts, each one length-prefixed, so that no two lists
+// of parts share an input.
+func codeMAC(key []byte, parts []string) []byte {
+	h := hmac.New(sha256.New, key)
+	for _, p := range parts {
+		var n [binary.MaxVarintLen64]byte
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(p)))])
+		h.Write([]byte(p))
+	}
+	return h.Sum(nil)
 }
 
 func ids(m map[string][]byte) []string {

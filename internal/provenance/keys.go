@@ -42,6 +42,10 @@ const (
 	KeySecretType corev1.SecretType = "tokens.tokenops.io/keys" //nolint:gosec // a Secret type, not a credential
 	// AnnotationCurrentKey names the data key of the master key new seals use.
 	AnnotationCurrentKey = "tokens.tokenops.io/current-key"
+	// AnnotationAuditKey names the data key of the master key the audit subkey comes from; it
+	// never changes, so that audit lines stay correlatable across key rotations. Without it
+	// (a key Secret of an earlier version), FirstKeyID's.
+	AnnotationAuditKey = "tokens.tokenops.io/audit-key"
 	// FirstKeyID is the id of the key the operator creates.
 	FirstKeyID = "key-1"
 	// DefaultKeySecretName is --key-secret's default.
@@ -99,7 +103,7 @@ func (k *Keys) create(ctx context.Context) error {
 	}
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: k.Secret.Namespace, Name: k.Secret.Name,
-			Annotations: map[string]string{AnnotationCurrentKey: FirstKeyID}},
+			Annotations: map[string]string{AnnotationCurrentKey: FirstKeyID, AnnotationAuditKey: FirstKeyID}},
 		Type: KeySecretType,
 		Data: map[string][]byte{FirstKeyID: master},
 	}
@@ -121,6 +125,9 @@ func KeyringOf(s *corev1.Secret) (*Keyring, error) {
 		return nil, fmt.Errorf("key Secret %s/%s: no %s annotation", s.Namespace, s.Name, AnnotationCurrentKey)
 	}
 	k, err := NewKeyring(s.Data, current, s.CreationTimestamp.Time)
+	if id := s.Annotations[AnnotationAuditKey]; err == nil && id != "" {
+		k, err = k.WithAuditKey(s.Data, id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("key Secret %s/%s: %w", s.Namespace, s.Name, err)
 	}

@@ -24,6 +24,8 @@ import (
 	"strings"
 
 	"k8s.io/apiserver/pkg/authentication/user"
+
+	"github.com/tokenops/token-operator/internal/token"
 )
 
 // A client is who a request comes from, as far as the server can tell: the authenticated
@@ -162,4 +164,13 @@ func ParseTrustedProxies(v string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// issuerOf is who issues a token over HTTP (token.Record.Issuer): the caller
+// --http-auth=kubernetes admitted, else token.IssuerAnonymous.
+func issuerOf(r *http.Request) string {
+	if u := callerOf(r.Context()); u != nil {
+		return u.GetName()
+	}
+	return token.IssuerAnonymous
 }

@@ -148,7 +148,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 
 	issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(s.Clock.Now(), req.TTL), Source: token.SourceHTTP,
-		UsesLeft: req.MaxUses, Subject: req.Subject, Purpose: req.Purpose, Metadata: req.Metadata}
+		UsesLeft: req.MaxUses, Subject: req.Subject, Purpose: req.Purpose, Metadata: req.Metadata, Issuer: issuerOf(r)}
 	e := audit.Event{Operation: audit.OpIssue, TokenID: issued.ID, Source: string(token.SourceHTTP), Namespace: s.Namespace,
 		Name: token.HTTPSecretName(issued.ID), UsesLeft: req.MaxUses}
 	// The store indexes the token as soon as the API server has stored it, so that it validates

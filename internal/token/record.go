@@ -121,6 +121,36 @@ type About struct {
 	Subject, Purpose string
 	// Metadata is the caller's string map as the Secret holds it (JSON), "" for none.
 	Metadata string
+	// Issuer is who issued a token over HTTP, "" for IssuerAnonymous (see Record.Issuer);
+	// shared between Records by the index, as purposes are.
+	Issuer string
+}
+
+// Issuers.
+const (
+	// IssuerAnonymous issued every token over HTTP without --http-auth=kubernetes.
+	IssuerAnonymous = "anonymous"
+	// issuerTokenRequest prefixes a TokenRequest's issuer name (TokenRequestIssuer).
+	issuerTokenRequest = "tokenrequest:"
+)
+
+// TokenRequestIssuer is the issuer of a TokenRequest's tokens: "tokenrequest:<namespace>/<name>".
+// No Kubernetes user name has this shape (those of service accounts start "system:").
+func TokenRequestIssuer(namespace, name string) string {
+	return issuerTokenRequest + namespace + "/" + name
+}
+
+// Issuer is who issued the token: the TokenRequest that controls the Secret
+// (TokenRequestIssuer), else the caller that issued it over HTTP as the Secret records it,
+// IssuerAnonymous when it records none.
+func (r *Record) Issuer() string {
+	switch {
+	case r.Controller != nil:
+		return TokenRequestIssuer(r.Namespace, r.Controller.Name)
+	case r.About == nil || r.About.Issuer == "":
+		return IssuerAnonymous
+	}
+	return r.About.Issuer
 }
 
 // Subject is whom the token is for, "" for none.
@@ -186,13 +216,16 @@ func RecordOf(s *corev1.Secret) (Record, error) {
 		UsesLeft:  usesLeftOf(s),
 		Deleting:  s.DeletionTimestamp != nil,
 	}
-	if a := (About{Subject: string(s.Data[DataSubject]), Purpose: string(s.Data[DataPurpose]),
-		Metadata: string(s.Data[DataMetadata])}); a != (About{}) {
-		r.About = &a
-	}
+	a := About{Subject: string(s.Data[DataSubject]), Purpose: string(s.Data[DataPurpose]),
+		Metadata: string(s.Data[DataMetadata])}
 	if ref := metav1.GetControllerOfNoCopy(s); ref != nil && ref.Kind == "TokenRequest" {
 		r.Controller = &Controller{Name: ref.Name, UID: ref.UID}
 		r.Meta = MetaSum(s.Labels, s.Annotations)
+	} else if issuer := string(s.Data[DataIssuer]); issuer != IssuerAnonymous {
+		a.Issuer = issuer // a TokenRequest's issuer is its controller's, never the Secret's word
+	}
+	if a != (About{}) {
+		r.About = &a
 	}
 	raw, plaintext := s.Data[DataToken]
 	r.Plaintext = plaintext

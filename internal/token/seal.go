@@ -39,7 +39,7 @@ const sealVersion = "tokens.tokenops.io/seal/v1"
 // digest, its issue and expiry times, its revision, whether it has a use limit (not the count,
 // which each redemption changes: see package provenance for where the count is trusted from),
 // the previous token's digest and expiry, and whom and what it is for (subject, purpose,
-// metadata). Values are read as written (annotations as
+// metadata) and who issued it. Values are read as written (annotations as
 // strings), each one length-prefixed, so no two Secrets share an input.
 func SealInput(s *corev1.Secret) []byte {
 	var b []byte
@@ -74,6 +74,7 @@ func SealInput(s *corev1.Secret) []byte {
 	add(string(s.Data[DataSubject]))
 	add(string(s.Data[DataPurpose]))
 	add(string(s.Data[DataMetadata]))
+	add(string(s.Data[DataIssuer]))
 	return b
 }
 

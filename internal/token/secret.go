@@ -78,6 +78,9 @@ const (
 	DataPurpose = "purpose"
 	// DataMetadata is the caller's string map, as JSON with sorted keys.
 	DataMetadata = "metadata"
+	// DataIssuer is who issued the token (see Record.Issuer): the caller over HTTP, or the
+	// TokenRequest. Subjects are per issuer.
+	DataIssuer = "issuer"
 )
 
 // OwnLabel reports whether the operator writes a label of this key itself: such a key in a
@@ -190,6 +193,8 @@ type Issued struct {
 	// Subject, Purpose and Metadata say whom and what the token is for; empty for none.
 	Subject, Purpose string
 	Metadata         map[string]string
+	// Issuer is who issued the token (DataIssuer); "" writes none.
+	Issuer string
 }
 
 // Previous is a token replaced by a rotation, still valid until ExpiresAt.
@@ -253,7 +258,8 @@ func (i Issued) ApplyTo(secret *corev1.Secret) bool {
 		unsetData(DataTokenDigest)
 	}
 	setData(DataTokenID, i.ID)
-	for k, v := range map[string]string{DataSubject: i.Subject, DataPurpose: i.Purpose, DataMetadata: metadataJSON(i.Metadata)} {
+	for k, v := range map[string]string{DataSubject: i.Subject, DataPurpose: i.Purpose, DataMetadata: metadataJSON(i.Metadata),
+		DataIssuer: i.Issuer} {
 		if v != "" {
 			setData(k, v)
 		} else {
@@ -344,7 +350,7 @@ func FromSecret(secret *corev1.Secret) (Issued, error) {
 		return Issued{}, fmt.Errorf("data %q: %w", DataToken, err)
 	}
 	out := Issued{Token: tok, Source: Source(secret.Labels[LabelSource]), Revision: revisionOf(secret),
-		Subject: string(secret.Data[DataSubject]), Purpose: string(secret.Data[DataPurpose])}
+		Subject: string(secret.Data[DataSubject]), Purpose: string(secret.Data[DataPurpose]), Issuer: string(secret.Data[DataIssuer])}
 	if m := secret.Data[DataMetadata]; len(m) > 0 {
 		_ = json.Unmarshal(m, &out.Metadata) // written by metadataJSON; anything else reads as none
 	}
