@@ -82,6 +82,12 @@ type Event struct {
 	Name      string `json:"name,omitempty"`
 	// TokenRequest names the TokenRequest that controls the Secret, if one does.
 	TokenRequest string `json:"token_request,omitempty"`
+	// Subject is the token's subject as an HMAC under the operator's audit subkey
+	// (provenance.Keyring.AuditMAC), never in plaintext: the same subject has the same value
+	// in every line, so lines correlate without naming the person.
+	Subject string `json:"subject,omitempty"`
+	// Purpose is the token's purpose (not personal data).
+	Purpose string `json:"purpose,omitempty"`
 	// UsesLeft is a limited-use token's count after the operation.
 	UsesLeft *int64 `json:"uses_left,omitempty"`
 	// Deleted is how many Secrets a clear deleted.

@@ -101,3 +101,16 @@ func (c *Checker) Check(s *corev1.Secret, rec *token.Record, binding *token.Bind
 	}
 	return Verdict{Reason: ReasonUnsealed}
 }
+
+// AuditSubject is what the audit trail records of a token's subject: its AuditMAC, "" for
+// none or without keys (a nil Checker, in tests). The plaintext subject never reaches the
+// audit trail through it.
+func (c *Checker) AuditSubject(subject string) string {
+	if c == nil || subject == "" {
+		return ""
+	}
+	if k := c.Keys(); k != nil {
+		return k.AuditMAC(subject)
+	}
+	return ""
+}
