@@ -156,5 +156,6 @@ func Of(op, outcome string, rec *token.Record) Event {
 	if rec.Controller != nil {
 		e.TokenRequest = rec.Controller.Name
 	}
+	e.Purpose = rec.Purpose()
 	return e
 }

@@ -65,7 +65,9 @@ func (r *ExpiryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err != nil || !deleted {
 		return ctrl.Result{}, err
 	}
-	writeAudit(ctx, r.Audit, audit.Of(audit.OpExpire, audit.Success, rec))
+	e := audit.Of(audit.OpExpire, audit.Success, rec)
+	e.Subject = r.Store.Tokens.Trust.AuditSubject(rec.Subject())
+	writeAudit(ctx, r.Audit, e)
 	ctrl.LoggerFrom(ctx).V(1).Info("Deleted expired Secret", "expiresAt", expiresAt, "lag", r.Store.Clock.Since(expiresAt))
 	return ctrl.Result{}, nil
 }

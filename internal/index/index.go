@@ -25,6 +25,7 @@ package index
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -180,6 +181,42 @@ func (x *Index) Page(after types.NamespacedName, limit int) ([]*token.Record, bo
 		return true
 	})
 	return out, more
+}
+
+// BySubject calls fn, in order of namespace and name, for every Record of a token issued by
+// issuer (token.Record.Issuer) for subject, until fn returns false. It costs O(log N + the
+// subject's Records). fn runs under the index's read lock: it must not call the index.
+func (x *Index) BySubject(issuer, subject string, fn func(*token.Record) bool) {
+	if subject == "" {
+		return
+	}
+	if issuer == token.IssuerAnonymous {
+		issuer = "" // as About holds it
+	}
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	pivot := &token.Record{About: &token.About{Issuer: issuer, Subject: subject}}
+	x.state.subjects.AscendGreaterOrEqual(pivot, func(r *token.Record) bool {
+		if r.About.Issuer != issuer || r.About.Subject != subject {
+			return false
+		}
+		return fn(r)
+	})
+}
+
+// Issuers is every issuer of a token with a subject (token.Record.Issuer's names).
+func (x *Index) Issuers() []string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make([]string, 0, len(x.state.issuers))
+	for issuer := range x.state.issuers {
+		if issuer == "" {
+			issuer = token.IssuerAnonymous
+		}
+		out = append(out, issuer)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func keyLess(a, b types.NamespacedName) bool {

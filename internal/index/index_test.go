@@ -296,3 +296,64 @@ func BenchmarkCensus(b *testing.B) {
 		}
 	}
 }
+
+// bySubject names, in order, the Secrets BySubject walks.
+func bySubject(x *Index, issuer, subject string) []string {
+	var out []string
+	x.BySubject(issuer, subject, func(r *token.Record) bool {
+		out = append(out, r.Name)
+		return true
+	})
+	return out
+}
+
+func TestBySubject(t *testing.T) {
+	of := func(name, issuer, subject string) *corev1.Secret {
+		i := httpToken(time.Hour)
+		i.Issuer, i.Subject = issuer, subject
+		return secret(name, "uid-"+name, i)
+	}
+	x := New(logr.Discard())
+	for _, s := range []*corev1.Secret{
+		of("a1", "app-a", "user-42"), of("a2", "app-a", "user-42"), of("a3", "app-a", "user-43"),
+		of("b1", "app-b", "user-42"), of("n1", token.IssuerAnonymous, "user-42"), of("n2", "", "user-42"),
+		of("x", "app-a", ""),
+		of("a0", "app-a", "user-4"), // a prefix of user-42 is another subject
+	} {
+		x.Put(s)
+	}
+	moved := of("a2", "app-a", "user-44") // the same Secret, edited to another subject
+	moved.UID = "uid-a2"
+
+	tests := []struct {
+		name, issuer, subject string
+		change                func()
+		want                  []string
+	}{
+		{"one issuer's tokens of a subject", "app-a", "user-42", nil, []string{"a1", "a2"}},
+		{"another issuer's of the same subject", "app-b", "user-42", nil, []string{"b1"}},
+		{"anonymous, written or not", token.IssuerAnonymous, "user-42", nil, []string{"n1", "n2"}},
+		{"a subject that is a prefix of another", "app-a", "user-4", nil, []string{"a0"}},
+		{"no subject asks for nothing", "app-a", "", nil, nil},
+		{"an unknown issuer", "app-c", "user-42", nil, nil},
+		{"after an edit to another subject, the old one", "app-a", "user-42", func() { x.Apply(moved, false) }, []string{"a1"}},
+		{"and the new one", "app-a", "user-44", nil, []string{"a2"}},
+		{"after a deletion", "app-a", "user-42", func() { x.Forget(types.NamespacedName{Namespace: "ns", Name: "a1"}, "uid-a1") }, nil},
+		{"after a relist", "app-b", "user-42", func() {
+			snap := x.NewSnapshot()
+			snap.Add(of("b2", "app-b", "user-42"))
+			x.Replace(snap)
+		}, []string{"b2"}},
+	}
+	for _, tt := range tests {
+		if tt.change != nil {
+			tt.change()
+		}
+		if got := bySubject(x, tt.issuer, tt.subject); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: BySubject(%q, %q) = %v, want %v", tt.name, tt.issuer, tt.subject, got, tt.want)
+		}
+	}
+	if got := x.Issuers(); !slices.Equal(got, []string{"app-b"}) {
+		t.Errorf("Issuers after the relist = %v, want [app-b]", got)
+	}
+}

@@ -36,6 +36,12 @@ type state struct {
 	// added or removed only when a Secret appears or goes: a change to an indexed Secret (most
 	// watch events) leaves it alone.
 	keys *btree.BTreeG[types.NamespacedName]
+	// subjects holds every Record with a subject, in order of issuer, subject, namespace and
+	// name: the Records of one issuer's subject are a range of it (BySubject), found in
+	// O(log N) and walked in O(their number), for a pointer per Record.
+	subjects *btree.BTreeG[*token.Record]
+	// issuers counts the Records in subjects of each issuer, for a lookup across issuers.
+	issuers map[string]int
 	// liveHTTP counts the Records of live (not deleting) tokens issued over HTTP, kept by set
 	// and remove so that the HTTP API's cap on them costs no scan.
 	liveHTTP int
@@ -51,6 +57,8 @@ func newState() state {
 		moreByID:   map[token.BinaryID][]*token.Record{},
 		namespaces: map[string]string{},
 		keys:       btree.NewG(keysDegree, keyLess),
+		subjects:   btree.NewG(keysDegree, subjectLess),
+		issuers:    map[string]int{},
 	}
 }
 
@@ -71,18 +79,25 @@ func (s *state) eachWithID(id token.BinaryID, fn func(*token.Record) bool) {
 func (s *state) set(rec *token.Record) {
 	rec.Namespace = s.intern(rec.Namespace)
 	if rec.About != nil {
-		rec.About.Purpose = s.intern(rec.About.Purpose) // one copy of each purpose and issuer
-		rec.About.Issuer = s.intern(rec.About.Issuer)
+		rec.About.Purpose = s.intern(rec.About.Purpose) // one copy of each purpose
+		if rec.Controller == nil {
+			rec.About.Issuer = s.intern(rec.About.Issuer) // and of each HTTP issuer (a TokenRequest's is its own)
+		}
 	}
 	if old, ok := s.byKey[rec.Key()]; ok {
 		rec.Name = old.Name // the string keys holds: one copy of each name
 		s.unlinkAll(old)
 		s.liveHTTP -= liveHTTP(old)
+		s.unsubject(old)
 	} else {
 		s.keys.ReplaceOrInsert(rec.Key())
 	}
 	s.byKey[rec.Key()] = rec
 	s.liveHTTP += liveHTTP(rec)
+	if rec.Subject() != "" {
+		s.subjects.ReplaceOrInsert(rec)
+		s.issuers[rec.About.Issuer]++
+	}
 	for _, id := range ids(rec) {
 		if _, taken := s.byID[id]; taken {
 			s.moreByID[id] = append(s.moreByID[id], rec)
@@ -96,9 +111,34 @@ func (s *state) remove(key types.NamespacedName) {
 	if old, ok := s.byKey[key]; ok {
 		s.unlinkAll(old)
 		s.liveHTTP -= liveHTTP(old)
+		s.unsubject(old)
 		delete(s.byKey, key)
 		s.keys.Delete(key)
 	}
+}
+
+// unsubject removes rec from subjects.
+func (s *state) unsubject(rec *token.Record) {
+	if rec.Subject() == "" {
+		return
+	}
+	s.subjects.Delete(rec)
+	if s.issuers[rec.About.Issuer]--; s.issuers[rec.About.Issuer] <= 0 {
+		delete(s.issuers, rec.About.Issuer)
+	}
+}
+
+// subjectLess orders Records with a subject by issuer (About.Issuer, "" for anonymous),
+// subject, namespace and name; a Record without a namespace and name is the first of its
+// issuer's subject (BySubject's pivot).
+func subjectLess(a, b *token.Record) bool {
+	if a.About.Issuer != b.About.Issuer {
+		return a.About.Issuer < b.About.Issuer
+	}
+	if a.About.Subject != b.About.Subject {
+		return a.About.Subject < b.About.Subject
+	}
+	return keyLess(a.Key(), b.Key())
 }
 
 // liveHTTP is 1 for the Record of a live token issued over HTTP, as Census counts them.

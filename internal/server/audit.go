@@ -82,6 +82,13 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, e audit.Event) {
 	}
 }
 
+// auditOf is audit.Of with the token's subject as the audit trail records it (an HMAC).
+func (s *Server) auditOf(op, outcome string, rec *token.Record) audit.Event {
+	e := audit.Of(op, outcome, rec)
+	e.Subject = s.Store.Tokens.Trust.AuditSubject(rec.Subject())
+	return e
+}
+
 // auditFailure writes a failed validation, redemption or revocation of presented, when
 // AuditFailedValidations asks for them: its public id only, and what the check found.
 func (s *Server) auditFailure(w http.ResponseWriter, r *http.Request, op, result, presented string) {

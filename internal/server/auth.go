@@ -118,6 +118,13 @@ func (a *KubernetesAuth) admit(ctx context.Context, r *http.Request, path, verb 
 	return res.User, 0, ""
 }
 
+// allowed asks whether an admitted user may also use verb on the non-resource URL path (a
+// second question within one request, such as verbAdmin's).
+func (a *KubernetesAuth) allowed(ctx context.Context, u user.Info, path, verb string) (bool, error) {
+	decision, _, err := a.authz.Authorize(ctx, authorizer.AttributesRecord{User: u, Verb: verb, Path: path})
+	return decision == authorizer.DecisionAllow, err
+}
+
 // access is what a request is authorized on: a non-resource URL, and a verb ("" for the
 // method's, in lower case, as for any non-resource URL; HEAD counts as get). No token ever
 // travels in it.

@@ -45,6 +45,8 @@ type introspection struct {
 	IssuedAt  int64           `json:"iat"`
 	ID        string          `json:"jti"`
 	TokenType string          `json:"token_type"`
+	// Issuer is who issued the token (token.Record.Issuer).
+	Issuer   string `json:"iss"`
 	UsesLeft  *int64          `json:"uses_left,omitempty"`
 	Ext       json.RawMessage `json:"ext,omitempty"`
 }
@@ -121,7 +123,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := introspection{Active: true, Subject: rec.Subject(), Scope: rec.Purpose(), ExpiresAt: rec.Current.ExpiresAt,
-		IssuedAt: rec.IssuedAt, ID: rec.Current.ID.String(), TokenType: "bearer"}
+		IssuedAt: rec.IssuedAt, ID: rec.Current.ID.String(), TokenType: "bearer", Issuer: rec.Issuer()}
 	if rec.Match(token.DigestOf(p.Token)) == token.SlotPrevious { // a rotation's previous token
 		a.ExpiresAt, a.ID = min(rec.Previous.ExpiresAt, rec.Current.ExpiresAt), rec.Previous.ID.String()
 	}

@@ -17,12 +17,16 @@ limitations under the License.
 package server
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/tokenops/token-operator/internal/token"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -49,6 +53,25 @@ type listedToken struct {
 	UsesLeft     *int64  `json:"uses_left"`
 	// PreviousTokenID is the token a rotation replaced, during its overlap.
 	PreviousTokenID *string `json:"previous_token_id,omitempty"`
+	tokenAbout
+}
+
+// tokenAbout is whom and what a token is for, and who issued it, in the listing and a
+// lookup: the subject goes only to a caller allowed to read the token's metadata.
+type tokenAbout struct {
+	Issuer  string `json:"issuer"`
+	Subject string `json:"subject,omitempty"`
+	Purpose string `json:"purpose,omitempty"`
+	// Metadata is the token's string map, as the Secret holds it (JSON).
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+}
+
+func aboutOf(rec *token.Record) tokenAbout {
+	a := tokenAbout{Issuer: rec.Issuer(), Subject: rec.Subject(), Purpose: rec.Purpose()}
+	if m := rec.Metadata(); m != "" {
+		a.Metadata = json.RawMessage(m)
+	}
+	return a
 }
 
 type listAnswer struct {
@@ -62,12 +85,13 @@ type listAnswer struct {
 // namespace and name, ?limit= at a time (default 500, at most 5000) with a continue token for
 // the next page, as the Kubernetes API pages a list. A page costs O(limit + log N) (see
 // index.Page); each client may ask for ListsPerSecond of them.
+//
+// With ?subject= (and optionally ?purpose=) it lists that subject's tokens of the caller's
+// own issuer, or of ?issuer= for an admin, in O(the subject's tokens) (index.BySubject).
+// Without it, it lists every issuer's tokens, which needs verbAdmin under --http-auth.
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
-	if s.lists != nil {
-		if wait := s.lists.take(s.clientKey(r), s.Clock.Now()); wait > 0 {
-			writeTooManyRequests(w, wait, "too many listings from this client; retry later")
-			return
-		}
+	if s.listThrottled(w, r) {
+		return
 	}
 	q := r.URL.Query()
 	limit := defaultListLimit
@@ -84,7 +108,21 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "continue: not a continue token from this API")
 		return
 	}
-	recs, more := s.Tokens.Page(after, limit)
+	var recs []*token.Record
+	var more bool
+	if q.Has("subject") {
+		req, ok := s.parseSubjectRequest(w, r)
+		if !ok {
+			return
+		}
+		recs, more = s.subjectPage(req, after, limit)
+	} else {
+		if admin, err := s.isAdmin(r); err != nil || !admin {
+			s.refuseAcrossIssuers(w, r, err)
+			return
+		}
+		recs, more = s.Tokens.Page(after, limit)
+	}
 	now := s.Clock.Now()
 	answer := listAnswer{StatusCode: http.StatusOK, Tokens: make([]listedToken, 0, len(recs))}
 	for _, rec := range recs {
@@ -107,6 +145,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		if rec.HasPrevious {
 			t.PreviousTokenID = new(rec.Previous.ID.String())
 		}
+		t.tokenAbout = aboutOf(rec)
 		answer.Tokens = append(answer.Tokens, t)
 	}
 	if more {
@@ -114,6 +153,74 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := json.Marshal(answer) // strings, bools and integers always marshal
 	writeBody(w, http.StatusOK, body)
+}
+
+// listThrottled answers 429 to a client past its listing rate (ListsPerSecond), which
+// listings and revocations by subject share.
+func (s *Server) listThrottled(w http.ResponseWriter, r *http.Request) bool {
+	if s.lists == nil {
+		return false
+	}
+	if wait := s.lists.take(s.clientKey(r), s.Clock.Now()); wait > 0 {
+		writeTooManyRequests(w, wait, "too many listings from this client; retry later")
+		return true
+	}
+	return false
+}
+
+// refuseAcrossIssuers answers a listing of every issuer's tokens by a caller that is no
+// admin (403), or whose authorization failed (503).
+func (s *Server) refuseAcrossIssuers(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "the Kubernetes API server could not authorize the request")
+		return
+	}
+	writeError(w, http.StatusForbidden, fmt.Sprintf("%s may list its own tokens by ?subject= only: every issuer's needs the verb %q on %s",
+		issuerOf(r), verbAdmin, routeList))
+}
+
+// subjectPage is one page of a listing by subject: the first limit Records after the key
+// after, in order of namespace and name, and whether more follow. One issuer's Records come
+// in that order; across issuers (?issuer=*) they are gathered and sorted first.
+func (s *Server) subjectPage(req subjectRequest, after types.NamespacedName, limit int) ([]*token.Record, bool) {
+	var out []*token.Record
+	more := false
+	if req.scope.all {
+		var every []*token.Record
+		s.records(req, func(rec *token.Record) bool {
+			every = append(every, rec)
+			return true
+		})
+		slices.SortFunc(every, func(a, b *token.Record) int {
+			return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+		})
+		for _, rec := range every {
+			if afterKey(rec, after) {
+				if len(out) == limit {
+					return out, true
+				}
+				out = append(out, rec)
+			}
+		}
+		return out, false
+	}
+	s.records(req, func(rec *token.Record) bool {
+		if !afterKey(rec, after) {
+			return true
+		}
+		if len(out) == limit {
+			more = true
+			return false
+		}
+		out = append(out, rec)
+		return true
+	})
+	return out, more
+}
+
+// keyLess orders Secrets by namespace and name, as the listing pages them.
+func keyLess(a, b types.NamespacedName) bool {
+	return a.Namespace < b.Namespace || a.Namespace == b.Namespace && a.Name < b.Name
 }
 
 // A continue token is the last key of the page before, base64url: namespaces and names never

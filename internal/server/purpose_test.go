@@ -21,6 +21,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -191,4 +192,26 @@ func FuzzParseIntrospectionRequest(f *testing.F) {
 			t.Fatalf("read %+v from %q", p, body)
 		}
 	})
+}
+
+func TestIssuerScope(t *testing.T) {
+	for _, tt := range []struct {
+		name, caller, asked string
+		admin               bool
+		want                scope
+		refused             bool
+	}{
+		{"no issuer asked: the caller's own", "app-a", "", false, scope{issuers: []string{"app-a"}}, false},
+		{"the caller named", "app-a", "app-a", false, scope{issuers: []string{"app-a"}}, false},
+		{"another issuer, no admin", "app-a", "app-b", false, scope{}, true},
+		{"every issuer, no admin", "app-a", "*", false, scope{}, true},
+		{"another issuer, admin", "admin", "app-b", true, scope{issuers: []string{"app-b"}}, false},
+		{"every issuer, admin", "admin", "*", true, scope{all: true}, false},
+		{"an admin's own by default", "admin", "", true, scope{issuers: []string{"admin"}}, false},
+	} {
+		got, why := issuerScope(tt.caller, tt.asked, tt.admin)
+		if (why != "") != tt.refused || !slices.Equal(got.issuers, tt.want.issuers) || got.all != tt.want.all {
+			t.Errorf("%s: issuerScope = %+v, %q; want %+v, refused %v", tt.name, got, why, tt.want, tt.refused)
+		}
+	}
 }

@@ -42,7 +42,7 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request, p presentation) 
 	presented := p.Token
 	spent, err := s.spend(r.Context(), p)
 	if spent.rec != nil && (err != nil || spent.result == string(token.VerdictValid)) {
-		e := audit.Of(audit.OpRedeem, audit.Success, spent.rec)
+		e := s.auditOf(audit.OpRedeem, audit.Success, spent.rec)
 		e.UsesLeft = spent.usesLeft
 		if err != nil {
 			e.Outcome, e.Reason = audit.Failure, storeFailure(err)

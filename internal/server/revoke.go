@@ -49,7 +49,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, p presentation) 
 		writeBody(w, http.StatusOK, answerInvalid)
 		return
 	}
-	e := audit.Of(audit.OpRevoke, audit.Failure, rec)
+	e := s.auditOf(audit.OpRevoke, audit.Failure, rec)
 	if rec.Source != token.SourceHTTP {
 		e.Reason = "issued for a TokenRequest"
 		s.audit(w, r, e)
@@ -90,6 +90,7 @@ type tokenInfo struct {
 	Expired bool `json:"expired"`
 	// UsesLeft is how many redemptions a limited-use token has left; null without a limit.
 	UsesLeft *int64 `json:"uses_left"`
+	tokenAbout
 }
 
 // lookup answers the metadata of a token by its public id, as Vault's lookup by accessor.
@@ -126,6 +127,7 @@ func (s *Server) lookup(w http.ResponseWriter, id string) {
 	if rec.Limited() {
 		info.UsesLeft = new(rec.UsesLeft)
 	}
+	info.tokenAbout = aboutOf(rec)
 	body, _ := json.Marshal(info) // plain strings, a bool and an integer always marshal
 	writeBody(w, http.StatusOK, body)
 }

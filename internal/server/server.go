@@ -255,7 +255,8 @@ func (s *Server) Handler() http.Handler {
 	s.handle(mux, routeRedeem, on(http.MethodPost, redeem(fromPath)))
 	s.handle(mux, routeIntrospect, on(http.MethodPost, s.guard(accessIntrospect, s.introspect, true)))
 	s.handle(mux, routeClear, on(http.MethodDelete, s.guard(access{path: routeClear}, s.clear, true)))
-	s.handle(mux, routeList, on(http.MethodGet, s.guard(access{path: routeList}, s.list, true)))
+	s.handle(mux, routeList, on(http.MethodGet, s.guard(access{path: routeList}, s.list, true)),
+		on(http.MethodDelete, s.guard(access{path: routeList}, s.revokeSubject, true)))
 	s.handle(mux, routeOpenAPI, on(http.MethodGet, serveOpenAPI))
 	s.handle(mux, routeDocs, on(http.MethodGet, servePage("swagger.html")))
 	s.handle(mux, routeRedoc, on(http.MethodGet, servePage("redoc.html")))

@@ -124,7 +124,7 @@ func (s *Store) Expire(ctx context.Context, rec *token.Record) (bool, error) {
 }
 
 // deleteSecret deletes the Secret of key if it is still the one with uid (and, with rv, still
-// that version of it), and forgets it in the index when the API server says it is gone: not
+// that version of it), and forgets it in the index when it is gone: deleted now, not
 // found, or (without rv) replaced by a newer Secret, which the UID precondition reports as a
 // Conflict. It returns the API server's answer.
 func (s *Store) deleteSecret(ctx context.Context, key types.NamespacedName, uid types.UID, rv string) error {
@@ -133,8 +133,8 @@ func (s *Store) deleteSecret(ctx context.Context, key types.NamespacedName, uid 
 		pre.ResourceVersion = &rv
 	}
 	err := s.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}, pre)
-	if apierrors.IsNotFound(err) || rv == "" && apierrors.IsConflict(err) {
-		s.Tokens.Forget(key, uid)
+	if err == nil || apierrors.IsNotFound(err) || rv == "" && apierrors.IsConflict(err) {
+		s.Tokens.Forget(key, uid) // gone: this replica stops validating it now, not at the watch's event
 	}
 	return err
 }

@@ -121,8 +121,8 @@ type About struct {
 	Subject, Purpose string
 	// Metadata is the caller's string map as the Secret holds it (JSON), "" for none.
 	Metadata string
-	// Issuer is who issued a token over HTTP, "" for IssuerAnonymous (see Record.Issuer);
-	// shared between Records by the index, as purposes are.
+	// Issuer is who issued the token (see Record.Issuer), "" for IssuerAnonymous; shared
+	// between Records by the index, as purposes are.
 	Issuer string
 }
 
@@ -145,12 +145,12 @@ func TokenRequestIssuer(namespace, name string) string {
 // IssuerAnonymous when it records none.
 func (r *Record) Issuer() string {
 	switch {
+	case r.About != nil && r.About.Issuer != "":
+		return r.About.Issuer // a TokenRequest's too, when its Record has an About
 	case r.Controller != nil:
 		return TokenRequestIssuer(r.Namespace, r.Controller.Name)
-	case r.About == nil || r.About.Issuer == "":
-		return IssuerAnonymous
 	}
-	return r.About.Issuer
+	return IssuerAnonymous
 }
 
 // Subject is whom the token is for, "" for none.
@@ -222,9 +222,13 @@ func RecordOf(s *corev1.Secret) (Record, error) {
 		r.Controller = &Controller{Name: ref.Name, UID: ref.UID}
 		r.Meta = MetaSum(s.Labels, s.Annotations)
 	} else if issuer := string(s.Data[DataIssuer]); issuer != IssuerAnonymous {
-		a.Issuer = issuer // a TokenRequest's issuer is its controller's, never the Secret's word
+		a.Issuer = issuer
 	}
 	if a != (About{}) {
+		if r.Controller != nil {
+			// A TokenRequest's issuer is its controller's, never the Secret's word.
+			a.Issuer = TokenRequestIssuer(r.Namespace, r.Controller.Name)
+		}
 		r.About = &a
 	}
 	raw, plaintext := s.Data[DataToken]
