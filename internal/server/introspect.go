@@ -38,17 +38,17 @@ var accessIntrospect = access{path: routeIntrospect}
 // introspection is RFC 7662's answer for an active token. An inactive one is exactly
 // {"active":false}.
 type introspection struct {
-	Active    bool            `json:"active"`
-	Subject   string          `json:"sub,omitempty"`
-	Scope     string          `json:"scope,omitempty"`
-	ExpiresAt int64           `json:"exp"`
-	IssuedAt  int64           `json:"iat"`
-	ID        string          `json:"jti"`
-	TokenType string          `json:"token_type"`
+	Active    bool   `json:"active"`
+	Subject   string `json:"sub,omitempty"`
+	Scope     string `json:"scope,omitempty"`
+	ExpiresAt int64  `json:"exp"`
+	IssuedAt  int64  `json:"iat"`
+	ID        string `json:"jti"`
+	TokenType string `json:"token_type"`
 	// Issuer is who issued the token (token.Record.Issuer).
-	Issuer   string `json:"iss"`
-	UsesLeft  *int64          `json:"uses_left,omitempty"`
-	Ext       json.RawMessage `json:"ext,omitempty"`
+	Issuer   string          `json:"iss"`
+	UsesLeft *int64          `json:"uses_left,omitempty"`
+	Ext      json.RawMessage `json:"ext,omitempty"`
 }
 
 // inactive is the whole answer for every token that is not active: unknown, expired, spent,
