@@ -195,9 +195,9 @@ func (x *Index) BySubject(issuer, subject string, fn func(*token.Record) bool) {
 	}
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	pivot := &token.Record{About: &token.About{Issuer: issuer, Subject: subject}}
+	pivot := &token.Record{About: &token.About{Subject: subject, Kind: &token.Kind{Issuer: issuer}}}
 	x.state.subjects.AscendGreaterOrEqual(pivot, func(r *token.Record) bool {
-		if r.About.Issuer != issuer || r.About.Subject != subject {
+		if r.About.Kind.Issuer != issuer || r.About.Subject != subject {
 			return false
 		}
 		return fn(r)

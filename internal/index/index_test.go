@@ -171,18 +171,33 @@ func TestIndexMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocates 100 000 records")
 	}
-	const n = 100_000
-	x := New(logr.Discard())
-	before := heapBytes()
-	for i := range n {
-		issued := httpToken(time.Hour)
-		x.Apply(secret(token.HTTPSecretName(issued.ID), fmt.Sprintf("%08x-1111-2222-3333-444444444444", i), issued), false)
-	}
-	perToken := float64(heapBytes()-before) / n
-	runtime.KeepAlive(x)
-	t.Logf("index: %.0f bytes per token (Go heap after GC, %d tokens)", perToken, n)
-	if perToken > 600 {
-		t.Errorf("the index holds %.0f bytes per token, more than 600", perToken)
+	purposes := []string{"password-reset", "email-verification", "login", "api-key", "guest"}
+	for _, tt := range []struct {
+		name  string
+		typed bool
+		max   float64
+	}{
+		{"no subject or purpose (the original contract)", false, 450},
+		// A 20-byte subject of its own (24 bytes), an About (24), a slot in the subjects'
+		// B-tree (about 12); the issuer and purpose are shared (Kind).
+		{"a 20-byte subject and one of 5 purposes", true, 520},
+	} {
+		const n = 100_000
+		x := New(logr.Discard())
+		before := heapBytes()
+		for i := range n {
+			issued := httpToken(time.Hour)
+			if tt.typed {
+				issued.Subject, issued.Purpose, issued.Issuer = fmt.Sprintf("user-%015d", i), purposes[i%5], token.IssuerAnonymous
+			}
+			x.Apply(secret(token.HTTPSecretName(issued.ID), fmt.Sprintf("%08x-1111-2222-3333-444444444444", i), issued), false)
+		}
+		perToken := float64(heapBytes()-before) / n
+		runtime.KeepAlive(x)
+		t.Logf("%s: the index holds %.0f bytes per token (Go heap after GC, %d tokens)", tt.name, perToken, n)
+		if perToken > tt.max {
+			t.Errorf("%s: the index holds %.0f bytes per token, more than %.0f", tt.name, perToken, tt.max)
+		}
 	}
 }
 

@@ -32,6 +32,8 @@ type state struct {
 	moreByID map[token.BinaryID][]*token.Record
 	// namespaces interns namespace names: every Record of a namespace shares one string.
 	namespaces map[string]string
+	// kinds interns the Kinds of tokens issued over HTTP without metadata (internKind).
+	kinds map[token.Kind]*token.Kind
 	// keys holds the key of every Record, in order of namespace and name, for Page. A key is
 	// added or removed only when a Secret appears or goes: a change to an indexed Secret (most
 	// watch events) leaves it alone.
@@ -56,6 +58,7 @@ func newState() state {
 		byID:       map[token.BinaryID]*token.Record{},
 		moreByID:   map[token.BinaryID][]*token.Record{},
 		namespaces: map[string]string{},
+		kinds:      map[token.Kind]*token.Kind{},
 		keys:       btree.NewG(keysDegree, keyLess),
 		subjects:   btree.NewG(keysDegree, subjectLess),
 		issuers:    map[string]int{},
@@ -79,10 +82,7 @@ func (s *state) eachWithID(id token.BinaryID, fn func(*token.Record) bool) {
 func (s *state) set(rec *token.Record) {
 	rec.Namespace = s.intern(rec.Namespace)
 	if rec.About != nil {
-		rec.About.Purpose = s.intern(rec.About.Purpose) // one copy of each purpose
-		if rec.Controller == nil {
-			rec.About.Issuer = s.intern(rec.About.Issuer) // and of each HTTP issuer (a TokenRequest's is its own)
-		}
+		rec.About.Kind = s.internKind(rec)
 	}
 	if old, ok := s.byKey[rec.Key()]; ok {
 		rec.Name = old.Name // the string keys holds: one copy of each name
@@ -96,7 +96,7 @@ func (s *state) set(rec *token.Record) {
 	s.liveHTTP += liveHTTP(rec)
 	if rec.Subject() != "" {
 		s.subjects.ReplaceOrInsert(rec)
-		s.issuers[rec.About.Issuer]++
+		s.issuers[rec.About.Kind.Issuer]++
 	}
 	for _, id := range ids(rec) {
 		if _, taken := s.byID[id]; taken {
@@ -123,17 +123,18 @@ func (s *state) unsubject(rec *token.Record) {
 		return
 	}
 	s.subjects.Delete(rec)
-	if s.issuers[rec.About.Issuer]--; s.issuers[rec.About.Issuer] <= 0 {
-		delete(s.issuers, rec.About.Issuer)
+	issuer := rec.About.Kind.Issuer
+	if s.issuers[issuer]--; s.issuers[issuer] <= 0 {
+		delete(s.issuers, issuer)
 	}
 }
 
-// subjectLess orders Records with a subject by issuer (About.Issuer, "" for anonymous),
+// subjectLess orders Records with a subject by issuer (Kind.Issuer, "" for anonymous),
 // subject, namespace and name; a Record without a namespace and name is the first of its
 // issuer's subject (BySubject's pivot).
 func subjectLess(a, b *token.Record) bool {
-	if a.About.Issuer != b.About.Issuer {
-		return a.About.Issuer < b.About.Issuer
+	if a.About.Kind.Issuer != b.About.Kind.Issuer {
+		return a.About.Kind.Issuer < b.About.Kind.Issuer
 	}
 	if a.About.Subject != b.About.Subject {
 		return a.About.Subject < b.About.Subject
@@ -179,6 +180,21 @@ func (s *state) unlink(id token.BinaryID, rec *token.Record) {
 	}
 }
 
+// internKind is the index's one Kind for rec's issuer and purpose, for a token issued over
+// HTTP without metadata: the few issuers and purposes are shared by many tokens. A
+// TokenRequest's Kind (its issuer is its own) and one with metadata stay the Record's.
+func (s *state) internKind(rec *token.Record) *token.Kind {
+	k := rec.About.Kind
+	if rec.Controller != nil || k.Metadata != "" {
+		return k
+	}
+	if shared, ok := s.kinds[*k]; ok {
+		return shared
+	}
+	s.kinds[*k] = k
+	return k
+}
+
 func (s *state) intern(ns string) string {
 	if v, ok := s.namespaces[ns]; ok {
 		return v
@@ -193,8 +209,8 @@ func ids(rec *token.Record) []token.BinaryID {
 	if rec.HasToken {
 		out = append(out, rec.Current.ID)
 	}
-	if rec.HasPrevious && (!rec.HasToken || rec.Previous.ID != rec.Current.ID) {
-		out = append(out, rec.Previous.ID)
+	if rec.HasPrevious() && (!rec.HasToken || rec.Previous().ID != rec.Current.ID) {
+		out = append(out, rec.Previous().ID)
 	}
 	return out
 }

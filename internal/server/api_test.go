@@ -232,7 +232,7 @@ var _ = Describe("The /app HTTP API", func() {
 		code, body, _ := call(apiURL, http.MethodGet, "/app/token/"+parsed.ID, "")
 		Expect(code).To(Equal(http.StatusOK))
 		Expect(body).To(MatchRegexp(`^\{"status_code":200,"token_id":"` + parsed.ID +
-			`","source":"http","issued_at":"[^"]+Z","expires_at":"[^"]+Z","current":true,"expired":false,"uses_left":null\}$`))
+			`","source":"http","issued_at":"[^"]+Z","expires_at":"[^"]+Z","current":true,"expired":false,"uses_left":null,"issuer":"anonymous"\}$`))
 		Expect(body).NotTo(ContainSubstring(parsed.Secret))
 		code, _, _ = call(apiURL, http.MethodGet, "/app/token/"+tok, "")
 		Expect(code).To(Equal(http.StatusBadRequest), "a whole token is no id")

@@ -125,7 +125,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	a := introspection{Active: true, Subject: rec.Subject(), Scope: rec.Purpose(), ExpiresAt: rec.Current.ExpiresAt,
 		IssuedAt: rec.IssuedAt, ID: rec.Current.ID.String(), TokenType: "bearer", Issuer: rec.Issuer()}
 	if rec.Match(token.DigestOf(p.Token)) == token.SlotPrevious { // a rotation's previous token
-		a.ExpiresAt, a.ID = min(rec.Previous.ExpiresAt, rec.Current.ExpiresAt), rec.Previous.ID.String()
+		a.ExpiresAt, a.ID = min(rec.Previous().ExpiresAt, rec.Current.ExpiresAt), rec.Previous().ID.String()
 	}
 	if rec.Limited() {
 		a.UsesLeft = new(rec.Left())

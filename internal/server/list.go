@@ -142,8 +142,8 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		if rec.Limited() {
 			t.UsesLeft = new(rec.UsesLeft)
 		}
-		if rec.HasPrevious {
-			t.PreviousTokenID = new(rec.Previous.ID.String())
+		if rec.HasPrevious() {
+			t.PreviousTokenID = new(rec.Previous().ID.String())
 		}
 		t.tokenAbout = aboutOf(rec)
 		answer.Tokens = append(answer.Tokens, t)

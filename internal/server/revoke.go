@@ -121,7 +121,7 @@ func (s *Server) lookup(w http.ResponseWriter, id string) {
 	if !rec.HasToken || rec.Current.ID != bid {
 		// The previous token of a rotation: its expiry is kept, its issue time is not.
 		info.IssuedAt, info.Current = nil, false
-		info.ExpiresAt = formatUnix(rec.Previous.ExpiresAt)
+		info.ExpiresAt = formatUnix(rec.Previous().ExpiresAt)
 		info.Expired = rec.Judge(token.SlotPrevious, now) == token.VerdictExpired
 	}
 	if rec.Limited() {

@@ -82,11 +82,11 @@ var _ = Describe("Revocation and listing by subject, per issuer", Ordered, func(
 		})
 		base = "http://" + srv.Listener.Addr().String()
 		for range 3 {
-			ofA = append(ofA, issueAs(base, appA, `{"subject":"user-42","purpose":"session"}`))
-			ofB = append(ofB, issueAs(base, appB, `{"subject":"user-42","purpose":"session"}`))
+			ofA = append(ofA, issueAs(base, appA, `{"subject":"user-4242","purpose":"session"}`))
+			ofB = append(ofB, issueAs(base, appB, `{"subject":"user-4242","purpose":"session"}`))
 		}
-		otherOfA = append(otherOfA, issueAs(base, appA, `{"subject":"user-43","purpose":"session"}`),
-			issueAs(base, appA, `{"subject":"user-42","purpose":"password-reset"}`))
+		otherOfA = append(otherOfA, issueAs(base, appA, `{"subject":"user-4343","purpose":"session"}`),
+			issueAs(base, appA, `{"subject":"user-4242","purpose":"password-reset"}`))
 	})
 	AfterAll(func() { stop() })
 
@@ -95,24 +95,24 @@ var _ = Describe("Revocation and listing by subject, per issuer", Ordered, func(
 			bearer, issuer string
 			want           []string
 		}{{appA, userA, []string{ofA[0], ofA[1], ofA[2], otherOfA[1]}}, {appB, userB, ofB}} {
-			code, body := withBearer(http.MethodGet, base+"/app/tokens?subject=user-42", tc.bearer)
+			code, body := withBearer(http.MethodGet, base+"/app/tokens?subject=user-4242", tc.bearer)
 			Expect(code).To(Equal(http.StatusOK), body)
 			var ids []string
 			for _, t := range listedTokens(body) {
 				Expect(t.Issuer).To(Equal(tc.issuer))
-				Expect(t.Subject).To(Equal("user-42"))
+				Expect(t.Subject).To(Equal("user-4242"))
 				ids = append(ids, *t.TokenID)
 			}
 			Expect(ids).To(ConsistOf(idsOf(tc.want)))
 		}
 		By("filtering by purpose")
-		code, body := withBearer(http.MethodGet, base+"/app/tokens?subject=user-42&purpose=password-reset", appA)
+		code, body := withBearer(http.MethodGet, base+"/app/tokens?subject=user-4242&purpose=password-reset", appA)
 		Expect(code).To(Equal(http.StatusOK), body)
 		Expect(listedTokens(body)).To(HaveLen(1))
 	})
 
 	It("refuses another issuer's tokens, and every issuer's listing, to a caller without the verb admin", func() {
-		for _, path := range []string{"/app/tokens?subject=user-42&issuer=" + userB, "/app/tokens?subject=user-42&issuer=*", "/app/tokens"} {
+		for _, path := range []string{"/app/tokens?subject=user-4242&issuer=" + userB, "/app/tokens?subject=user-4242&issuer=*", "/app/tokens"} {
 			code, body := withBearer(http.MethodGet, base+path, appA)
 			Expect(code).To(Equal(http.StatusForbidden), path)
 			Expect(body).To(ContainSubstring(`verb \"admin\" on /app/tokens`))
@@ -123,7 +123,7 @@ var _ = Describe("Revocation and listing by subject, per issuer", Ordered, func(
 	})
 
 	It("revokes one issuer's tokens of a subject and purpose, leaving the other issuer's and the other purposes", func() {
-		code, body := withBearer(http.MethodDelete, base+"/app/tokens?subject=user-42&purpose=session", appA)
+		code, body := withBearer(http.MethodDelete, base+"/app/tokens?subject=user-4242&purpose=session", appA)
 		Expect(code).To(Equal(http.StatusOK), body)
 		Expect(body).To(Equal(`{"status_code":200,"revoked":3,"token_requests":0,"more":false}`))
 		for _, tok := range ofA {
@@ -144,14 +144,14 @@ var _ = Describe("Revocation and listing by subject, per issuer", Ordered, func(
 		Expect(revoked[0].Subject).To(HavePrefix("hmac-sha256:"))
 		Expect(revoked).To(HaveEach(And(HaveField("Subject", revoked[0].Subject), HaveField("User", userA),
 			HaveField("Purpose", "session"))))
-		Expect(auditLines.String()).NotTo(ContainSubstring("user-42"), "no plaintext subject in the audit trail")
+		Expect(auditLines.String()).NotTo(ContainSubstring("user-4242"), "no plaintext subject in the audit trail")
 	})
 
 	It("lets an admin list and revoke across issuers", func() {
-		code, body := withBearer(http.MethodGet, base+"/app/tokens?subject=user-42&issuer=*", admin)
+		code, body := withBearer(http.MethodGet, base+"/app/tokens?subject=user-4242&issuer=*", admin)
 		Expect(code).To(Equal(http.StatusOK), body)
 		Expect(listedTokens(body)).To(HaveLen(4), "app-b's three and app-a's password-reset token")
-		code, body = withBearer(http.MethodDelete, base+"/app/tokens?subject=user-42&issuer="+userB, admin)
+		code, body = withBearer(http.MethodDelete, base+"/app/tokens?subject=user-4242&issuer="+userB, admin)
 		Expect(code).To(Equal(http.StatusOK), body)
 		Expect(body).To(ContainSubstring(`"revoked":3`))
 		for _, tok := range ofB {
@@ -170,7 +170,7 @@ var _ = Describe("Revocation and listing by subject, per issuer", Ordered, func(
 		Entry("no subject", "", "subject: must not be empty"),
 		Entry("a control character", "?subject=user%0a42", "subject: must not hold control characters"),
 		Entry("a subject too long", "?subject="+strings.Repeat("x", 257), "subject: at most 256 bytes"),
-		Entry("a bad purpose", "?subject=user-42&purpose=Bad%20Purpose", "purpose: want"),
+		Entry("a bad purpose", "?subject=user-4242&purpose=Bad%20Purpose", "purpose: want"),
 	)
 })
 

@@ -90,11 +90,11 @@ func TestDeletes(t *testing.T) {
 		indexed   bool // the index still holds the Secret
 		gone      bool // the API server no longer holds it
 	}{
-		{"delete", "delete", time.Hour, nil, true, false, true, true},
+		{"delete", "delete", time.Hour, nil, true, false, false, true},
 		{"delete of a Secret gone already", "delete", time.Hour, apierrors.NewNotFound(secrets, "x"), false, false, false, false},
 		{"delete of a Secret replaced by a newer one", "delete", time.Hour, conflict, false, false, false, false},
 		{"delete the API server refuses", "delete", time.Hour, apierrors.NewServiceUnavailable("down"), false, true, true, false},
-		{"expire of an expired token", "expire", -time.Second, nil, true, false, true, true},
+		{"expire of an expired token", "expire", -time.Second, nil, true, false, false, true},
 		{"expire of a live token deletes nothing", "expire", time.Hour, nil, false, false, true, false},
 		{"expire of a Secret gone already", "expire", -time.Second, apierrors.NewNotFound(secrets, "x"), false, false, false, false},
 		{"expire of a Secret replaced", "expire", -time.Second, conflict, false, false, false, false},

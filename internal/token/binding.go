@@ -86,8 +86,8 @@ func (r *Record) BoundBy(b *Binding) *Bound {
 	if r.HasToken {
 		out.CurrentUntil, out.Current = b.until(r.Current.ID)
 	}
-	if r.HasPrevious {
-		out.PreviousUntil, out.Previous = b.until(r.Previous.ID)
+	if r.HasPrevious() {
+		out.PreviousUntil, out.Previous = b.until(r.Previous().ID)
 	}
 	return out
 }
@@ -111,7 +111,7 @@ func (r *Record) Proves(slot Slot) bool {
 func (r *Record) expiresAt(slot Slot) int64 {
 	exp := r.Current.ExpiresAt
 	if slot == SlotPrevious {
-		exp = min(exp, r.Previous.ExpiresAt)
+		exp = min(exp, r.Previous().ExpiresAt)
 	}
 	if r.Bound != nil {
 		if slot == SlotPrevious {

@@ -77,8 +77,9 @@ type Record struct {
 	Source Source
 	// Current is the Secret's token, if HasToken.
 	Current Held
-	// Previous is the token a rotation replaced, during the overlap (HasPrevious).
-	Previous Held
+	// previous is the token a rotation replaced, during the overlap; nil otherwise (every
+	// token issued over HTTP), so that those pay a pointer for it, not the whole Held.
+	previous *Held
 	// IssuedAt is the current token's issue time (AnnotationIssuedAt).
 	IssuedAt int64
 	// Revision is AnnotationRevision, 0 when missing or malformed.
@@ -93,8 +94,6 @@ type Record struct {
 	// HasToken is false when the Secret holds no token that parses: it then validates
 	// nothing, but still expires.
 	HasToken bool
-	// HasPrevious is true during a rotation's overlap.
-	HasPrevious bool
 	// Deleting is true once the Secret has a deletion timestamp.
 	Deleting bool
 	// Intact is true when the Secret's labels and token-id data agree with its token: false
@@ -115,15 +114,29 @@ type Record struct {
 	Bound *Bound
 }
 
-// About is whom and what a token is for. Purpose strings are shared between Records by the
-// index (a few purposes, many tokens).
+// About is whom and what a token is for: the subject, its own, and the rest, which many
+// tokens share (Kind), so that a token with a subject costs 24 bytes and its subject here.
 type About struct {
-	Subject, Purpose string
+	Subject string
+	Kind    *Kind
+}
+
+// Kind is who issued a token and what for. The index keeps one Kind for every token of the
+// same issuer and purpose without metadata (a few issuers and purposes, many tokens); a
+// token with metadata has a Kind of its own.
+type Kind struct {
+	// Issuer is who issued the token (see Record.Issuer), "" for IssuerAnonymous.
+	Issuer, Purpose string
 	// Metadata is the caller's string map as the Secret holds it (JSON), "" for none.
 	Metadata string
-	// Issuer is who issued the token (see Record.Issuer), "" for IssuerAnonymous; shared
-	// between Records by the index, as purposes are.
-	Issuer string
+}
+
+// kind is r's Kind, the zero Kind for none.
+func (r *Record) kind() Kind {
+	if r.About == nil || r.About.Kind == nil {
+		return Kind{}
+	}
+	return *r.About.Kind
 }
 
 // Issuers.
@@ -145,13 +158,28 @@ func TokenRequestIssuer(namespace, name string) string {
 // IssuerAnonymous when it records none.
 func (r *Record) Issuer() string {
 	switch {
-	case r.About != nil && r.About.Issuer != "":
-		return r.About.Issuer // a TokenRequest's too, when its Record has an About
+	case r.kind().Issuer != "":
+		return r.kind().Issuer // a TokenRequest's too, when its Record has an About
 	case r.Controller != nil:
 		return TokenRequestIssuer(r.Namespace, r.Controller.Name)
 	}
 	return IssuerAnonymous
 }
+
+// HasPrevious is true during a rotation's overlap.
+func (r *Record) HasPrevious() bool { return r.previous != nil }
+
+// Previous is the token a rotation replaced, during the overlap (HasPrevious); the zero Held
+// otherwise.
+func (r *Record) Previous() Held {
+	if r.previous == nil {
+		return Held{}
+	}
+	return *r.previous
+}
+
+// WithPrevious sets the token a rotation replaced (tests and RecordOf).
+func (r *Record) WithPrevious(h Held) { r.previous = &h }
 
 // Subject is whom the token is for, "" for none.
 func (r *Record) Subject() string {
@@ -162,20 +190,10 @@ func (r *Record) Subject() string {
 }
 
 // Purpose is what the token is for, "" for none.
-func (r *Record) Purpose() string {
-	if r.About == nil {
-		return ""
-	}
-	return r.About.Purpose
-}
+func (r *Record) Purpose() string { return r.kind().Purpose }
 
 // Metadata is the caller's string map as JSON, "" for none.
-func (r *Record) Metadata() string {
-	if r.About == nil {
-		return ""
-	}
-	return r.About.Metadata
-}
+func (r *Record) Metadata() string { return r.kind().Metadata }
 
 // Controller names the TokenRequest that controls a token Secret.
 type Controller struct {
@@ -186,9 +204,9 @@ type Controller struct {
 // Same reports whether two Records say the same of their Secrets.
 func (r *Record) Same(o *Record) bool {
 	a, b := *r, *o
-	a.Controller, b.Controller, a.Bound, b.Bound, a.About, b.About = nil, nil, nil, nil, nil, nil
-	return a == b && (r.Controller == nil) == (o.Controller == nil) && (r.Controller == nil || *r.Controller == *o.Controller) &&
-		r.Bound.same(o.Bound) && (r.About == o.About || r.About != nil && o.About != nil && *r.About == *o.About)
+	a.Controller, b.Controller, a.Bound, b.Bound, a.About, b.About, a.previous, b.previous = nil, nil, nil, nil, nil, nil, nil, nil
+	return a == b && r.HasPrevious() == o.HasPrevious() && r.Previous() == o.Previous() && (r.Controller == nil) == (o.Controller == nil) && (r.Controller == nil || *r.Controller == *o.Controller) &&
+		r.Bound.same(o.Bound) && r.Subject() == o.Subject() && r.kind() == o.kind() && (r.About == nil) == (o.About == nil)
 }
 
 // Unlimited is Record.UsesLeft of a token without a use limit.
@@ -216,20 +234,19 @@ func RecordOf(s *corev1.Secret) (Record, error) {
 		UsesLeft:  usesLeftOf(s),
 		Deleting:  s.DeletionTimestamp != nil,
 	}
-	a := About{Subject: string(s.Data[DataSubject]), Purpose: string(s.Data[DataPurpose]),
-		Metadata: string(s.Data[DataMetadata])}
+	k := Kind{Purpose: string(s.Data[DataPurpose]), Metadata: string(s.Data[DataMetadata])}
 	if ref := metav1.GetControllerOfNoCopy(s); ref != nil && ref.Kind == "TokenRequest" {
 		r.Controller = &Controller{Name: ref.Name, UID: ref.UID}
 		r.Meta = MetaSum(s.Labels, s.Annotations)
 	} else if issuer := string(s.Data[DataIssuer]); issuer != IssuerAnonymous {
-		a.Issuer = issuer
+		k.Issuer = issuer
 	}
-	if a != (About{}) {
+	if subject := string(s.Data[DataSubject]); subject != "" || k != (Kind{}) {
 		if r.Controller != nil {
 			// A TokenRequest's issuer is its controller's, never the Secret's word.
-			a.Issuer = TokenRequestIssuer(r.Namespace, r.Controller.Name)
+			k.Issuer = TokenRequestIssuer(r.Namespace, r.Controller.Name)
 		}
-		r.About = &a
+		r.About = &About{Subject: subject, Kind: &k}
 	}
 	raw, plaintext := s.Data[DataToken]
 	r.Plaintext = plaintext
@@ -243,8 +260,8 @@ func RecordOf(s *corev1.Secret) (Record, error) {
 	}
 	if prev, ok := s.Data[DataPreviousToken]; ok {
 		if p, perr := heldOf(prev, true, nil, nil); perr == nil {
-			r.Previous, r.HasPrevious = p, true
-			r.Previous.ExpiresAt = unixAnnotation(s, AnnotationPreviousExpiresAt)
+			p.ExpiresAt = unixAnnotation(s, AnnotationPreviousExpiresAt)
+			r.previous = &p
 		}
 	}
 	return r, err
@@ -319,7 +336,8 @@ const (
 // Match says which of the Secret's tokens has the digest d, comparing in constant time.
 func (r *Record) Match(d Digest) Slot {
 	current := subtle.ConstantTimeCompare(r.Current.Digest[:], d[:]) & bit(r.HasToken)
-	previous := subtle.ConstantTimeCompare(r.Previous.Digest[:], d[:]) & bit(r.HasPrevious)
+	prev := r.Previous()
+	previous := subtle.ConstantTimeCompare(prev.Digest[:], d[:]) & bit(r.HasPrevious())
 	switch {
 	case current == 1:
 		return SlotCurrent
@@ -386,5 +404,5 @@ func (r *Record) InStatus(want Issued) bool {
 		r.IssuedAt == want.IssuedAt.Unix() &&
 		r.Current.ExpiresAt == want.ExpiresAt.Unix() &&
 		r.Revision == want.Revision &&
-		r.HasPrevious == hasPrev && r.Previous.ID == prev.ID && r.Previous.ExpiresAt == prev.ExpiresAt
+		r.HasPrevious() == hasPrev && r.Previous() == Held{ID: prev.ID, Digest: r.Previous().Digest, ExpiresAt: prev.ExpiresAt}
 }

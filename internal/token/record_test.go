@@ -198,7 +198,7 @@ func TestRotatedSecret(t *testing.T) {
 	if got := rec.Match(DigestOf(issued.String())); got != SlotCurrent {
 		t.Errorf("Match(current) = %v", got)
 	}
-	if got := rec.Previous.ID.String(); got != issued.Previous.ID {
+	if got := rec.Previous().ID.String(); got != issued.Previous.ID {
 		t.Errorf("previous id = %q", got)
 	}
 

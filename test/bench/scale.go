@@ -97,10 +97,13 @@ func (b *bench) scenarioLiveTokens(ctx context.Context) error {
 		missing := max(n-have, 0)
 		logf("live tokens: adding %d token Secrets to the %d present, then restarting the operator", missing, have)
 		if _, err := fixedWork(missing, 64, func(j int) error {
-			s, tok := sealedToken(2*time.Hour, nil)
 			if j == 0 && keep == "" {
+				// The one validateAt asks about, as the original contract's tokens are.
+				s, tok := sealedToken(2*time.Hour, nil)
 				keep = tok
+				return b.c.Create(ctx, s)
 			}
+			s, _ := sealedToken(2*time.Hour, typical(have+j))
 			return b.c.Create(ctx, s)
 		}); err != nil {
 			return err
@@ -136,6 +139,19 @@ func (b *bench) scenarioLiveTokens(ctx context.Context) error {
 		return b.massExpiry(ctx, op, have)
 	}
 	return nil
+}
+
+// purposes are the few purposes typical tokens share.
+var purposes = [...]string{"password-reset", "email-verification", "login", "api-key", "guest"}
+
+// typical gives the i-th live token what typical ones carry: a 20-byte subject and one of 5
+// purposes, issued anonymously (as over HTTP without --http-auth), no metadata.
+func typical(i int) func(*corev1.Secret) {
+	return func(s *corev1.Secret) {
+		s.Data[token.DataSubject] = fmt.Appendf(nil, "user-%015d", i)
+		s.Data[token.DataPurpose] = []byte(purposes[i%len(purposes)])
+		s.Data[token.DataIssuer] = []byte(token.IssuerAnonymous)
+	}
 }
 
 // tokenSecretWithToken is tokenSecret, with the token it holds.
@@ -175,7 +191,7 @@ func (b *bench) measureLive(op *operator, n int, largest bool) error {
 	}
 	b.add(result{Scenario: s, Figure: "RSS", Value: rss, Unit: "MiB", Ceiling: new(b.emptyRSS), Aim: rssAim})
 	b.add(result{Scenario: s, Figure: "Go heap after GC", Value: heap, Unit: "MiB", Ceiling: new(b.emptyHeap)})
-	b.add(result{Scenario: s, Figure: "Go heap per token", Value: heap * (1 << 20) / float64(n), Unit: "B", Aim: "<= 600 B"})
+	b.add(result{Scenario: s, Figure: "Go heap per token", Value: heap * (1 << 20) / float64(n), Unit: "B", Aim: "<= 700 B"})
 	b.add(result{Scenario: s, Figure: "start to ready", Value: op.ready.Seconds(), Unit: "s", Ceiling: new(b.emptyReady.Seconds()), Aim: readyAim})
 	b.add(result{Scenario: s, Figure: "peak RSS (VmHWM) from start", Value: peak, Unit: "MiB", Ceiling: new(limit),
 		Aim: "ratio < 1 (the shipped limit)"})

@@ -171,23 +171,34 @@ func (b *bench) validate(ctx context.Context, op *operator) error {
 	if err != nil {
 		return err
 	}
+	withPurpose, err := postToken(http.DefaultClient, op.httpURL, `{"subject":"user-00000000000000042","purpose":"password-reset"}`)
+	if err != nil {
+		return err
+	}
 	logf("validate: 64 connections, %s each against the operator and the bare handler", b.loadFor)
 	// Warm both servers up (connections, CPU frequency, GC pacing) before measuring either.
 	closedLoop(op.baselineURL+"/", []byte(answerValid), 64, b.loadFor/4)
 	closedLoop(op.httpURL+"/app/valid/"+tok, []byte(answerValid), 64, b.loadFor/4)
 	ceiling := closedLoop(op.baselineURL+"/", []byte(answerValid), 64, b.loadFor)
 	valid := closedLoop(op.httpURL+"/app/valid/"+tok, []byte(answerValid), 64, b.loadFor)
+	purposed := closedLoop(op.httpURL+"/app/valid/"+withPurpose+"?purpose=password-reset", []byte(answerValid), 64, b.loadFor)
 	// One client guessing: as shipped, the failed-validation guard answers it 429 after its
 	// burst, so this measures what a brute force costs the operator.
 	unknown := closedLoopFrom(bruteForcer, op.httpURL+"/app/valid/"+unknownToken, []byte(answerInvalid), 64, b.loadFor,
 		http.StatusTooManyRequests)
-	if valid.errors+unknown.errors+ceiling.errors > 0 {
-		return fmt.Errorf("validate: %d, %d and %d bad answers", valid.errors, unknown.errors, ceiling.errors)
+	if valid.errors+unknown.errors+ceiling.errors+purposed.errors > 0 {
+		return fmt.Errorf("validate: %d, %d, %d and %d bad answers", valid.errors, unknown.errors, ceiling.errors, purposed.errors)
 	}
 	const s1, s2 = "validate valid token, 64 conns", "validate unknown token, 64 conns, one client (429 after its burst)"
 	b.add(result{Scenario: s1, Figure: "throughput", Value: valid.perSecond, Unit: "req/s", Ceiling: new(ceiling.perSecond), Aim: "ratio >= 0.7"})
 	b.add(result{Scenario: s1, Figure: "p50", Value: ms(valid.lat.percentile(50)), Unit: "ms", Ceiling: new(ms(ceiling.lat.percentile(50)))})
 	b.add(result{Scenario: s1, Figure: "p99", Value: ms(valid.lat.percentile(99)), Unit: "ms", Ceiling: new(ms(ceiling.lat.percentile(99))), Aim: "< 5 ms"})
+	// A token with a subject and a purpose, asked with its purpose: beside validation without
+	// one (its ceiling here) and the bare handler.
+	const s3 = "validate valid token with a purpose (?purpose=), 64 conns"
+	b.add(result{Scenario: s3, Figure: "throughput against validation without a purpose", Value: purposed.perSecond, Unit: "req/s",
+		Ceiling: new(valid.perSecond), Aim: "ratio >= 0.9"})
+	b.add(result{Scenario: s3, Figure: "throughput", Value: purposed.perSecond, Unit: "req/s", Ceiling: new(ceiling.perSecond), Aim: "ratio >= 0.7"})
 	b.add(result{Scenario: s2, Figure: "throughput", Value: unknown.perSecond, Unit: "req/s", Ceiling: new(ceiling.perSecond), Aim: "ratio >= 0.7"})
 	b.validated, b.validateCeiling = valid.perSecond, ceiling.perSecond
 	return nil

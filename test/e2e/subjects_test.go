@@ -124,7 +124,7 @@ var _ = Describe("Revocation by subject", func() {
 				failed.Go(func() {
 					defer GinkgoRecover()
 					for i := c; i < ofSubject; i += 20 {
-						Eventually(answerOf).WithArguments(client, r.url()+"/app/valid/"+tokens[i]).WithTimeout(10 * time.Second).
+						Eventually(answerOf).WithArguments(client, r.url()+"/app/valid/"+tokens[i]).WithTimeout(10*time.Second).
 							Should(Equal(`{"status_code":200,"status":false}`), r.name)
 					}
 				})
