@@ -331,6 +331,8 @@ var _ = Describe("The /app HTTP API", func() {
 		Expect(doc.Paths["/app/clear/all/tokens"]).To(HaveKey("delete"))
 		Expect(doc.Paths["/app/token/{token}"]).To(And(HaveKey("get"), HaveKey("delete")))
 		Expect(doc.Paths["/app/redeem/{token}"]).To(HaveKey("post"))
+		Expect(doc.Paths["/app/tokens"]).To(And(HaveKey("get"), HaveKey("delete")))
+		Expect(doc.Paths["/app/introspect"]).To(HaveKey("post"))
 	})
 
 	It("answers 503 when the API server cannot store a token", func() {
