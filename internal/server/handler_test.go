@@ -141,7 +141,9 @@ func TestParseIssueRequest(t *testing.T) {
 }
 
 func FuzzParseIssueRequest(f *testing.F) {
-	for _, s := range []string{"", "{}", `{"ttl":"15m"}`, `{"ttl":"-1s"}`, "[", `{"ttl":"1e9h"}`, "\xff", `{"max_uses":3}`, `{"max_uses":1e2}`} {
+	for _, s := range []string{"", "{}", `{"ttl":"15m"}`, `{"ttl":"-1s"}`, "[", `{"ttl":"1e9h"}`, "\xff", `{"max_uses":3}`, `{"max_uses":1e2}`,
+		`{"subject":"user-42","purpose":"password-reset","metadata":{"ip":"203.0.113.7"}}`, `{"subject":"a\u0007"}`,
+		`{"purpose":"A"}`, `{"metadata":{"k":1}}`, `{"metadata":null,"subject":null}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
@@ -158,6 +160,15 @@ func FuzzParseIssueRequest(f *testing.F) {
 		}
 		if req.MaxUses != nil && (*req.MaxUses < 1 || *req.MaxUses > MaxUses) {
 			t.Fatalf("accepted max_uses %d out of bounds", *req.MaxUses)
+		}
+		if req.Subject != "" && checkText("subject", req.Subject, MaxSubjectBytes) != nil {
+			t.Fatalf("accepted subject %q out of bounds", req.Subject)
+		}
+		if req.Purpose != "" && !purposeSyntax.MatchString(req.Purpose) {
+			t.Fatalf("accepted purpose %q out of syntax", req.Purpose)
+		}
+		if checkMetadata(req.Metadata) != nil {
+			t.Fatalf("accepted metadata %v out of bounds", req.Metadata)
 		}
 	})
 }

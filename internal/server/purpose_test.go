@@ -18,6 +18,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -98,7 +99,12 @@ var _ = Describe("Purpose-checked validation", func() {
 			`{"subject":"` + strings.Repeat("x", 257) + `"}`: "subject: at most 256 bytes",
 			`{"purpose":"Password Reset"}`:                   "purpose: want 1 to 63",
 			`{"metadata":{"a":"1","b":"2","c":"3","d":"4","e":"5","f":"6","g":"7","h":"8","i":"9"}}`: "metadata: at most 8 keys",
-			`{"metadata":{"bad key":"v"}}`:                          "metadata: key ",
+			`{"metadata":{"bad key":"v"}}`: "metadata: key ",
+			hundredKeys():                  "metadata: at most 8 keys",
+			`{"metadata":{"a":"` + strings.Repeat("v", 250) + `","b":"` + strings.Repeat("v", 250) + `","c":"` + strings.Repeat("v", 250) +
+				`","d":"` + strings.Repeat("v", 250) + `","e":"` + strings.Repeat("v", 250) + `"}}`: "metadata: at most 1024 bytes",
+			`{"subject":"user\u0000"}`:                              "subject: must not hold control characters",
+			`{"subject":"user\u202e42\n"}`:                          "subject: must not hold control characters",
 			`{"metadata":{"k":"` + strings.Repeat("v", 300) + `"}}`: "metadata.k: at most 256 bytes",
 		} {
 			code, answer, _ := call(apiURL, http.MethodPost, "/app/token", body)
@@ -107,6 +113,15 @@ var _ = Describe("Purpose-checked validation", func() {
 		}
 	})
 })
+
+// hundredKeys is an issue body with 100 metadata keys.
+func hundredKeys() string {
+	keys := make([]string, 100)
+	for i := range keys {
+		keys[i] = fmt.Sprintf(`"k%d":"v"`, i)
+	}
+	return `{"metadata":{` + strings.Join(keys, ",") + `}}`
+}
 
 var _ = Describe("Introspection (RFC 7662)", func() {
 	forms := map[string]func(tok, scope string) (int, string){
