@@ -72,7 +72,7 @@ test-monitoring: promtool ## Check the alert rules and run their unit tests (pro
 	"$(PROMTOOL)" test rules config/prometheus/alerts_test.yaml
 
 .PHONY: test-e2e
-test-e2e: manifests generate fmt vet k8s-bin-dir chromium helm ## Run the end-to-end suite: local control plane, two operator processes, kubectl, HTTP and a browser.
+test-e2e: manifests generate fmt vet k8s-bin-dir chromium nginx helm ## Run the end-to-end suite: local control plane, two operator processes, kubectl, HTTP, a browser and nginx.
 	HELM="$(HELM)" K8S_BIN_DIR="$$("$(K8S_BINARIES)")" go test -tags e2e ./test/e2e/ -timeout 30m -v -ginkgo.v
 
 .PHONY: bench
@@ -97,6 +97,12 @@ docs-assets: ## Copy Swagger UI and ReDoc, with their licences, from their npm p
 	cp s/package/LICENSE "$$dest/LICENSE.swagger-ui"; cp s/package/NOTICE "$$dest/NOTICE.swagger-ui"; \
 	cp r/package/bundles/redoc.standalone.js r/package/bundles/redoc.standalone.js.LICENSE.txt "$$dest/"; \
 	cp r/package/LICENSE "$$dest/LICENSE.redoc"
+
+.PHONY: nginx
+nginx: ## Install Debian's nginx (the forward-auth e2e spec's proxy, with auth_request) if it is missing; needs root.
+	@test -x /usr/sbin/nginx || { \
+		echo "Installing Debian's nginx for the forward-auth specs"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null; }
 
 .PHONY: chromium
 chromium: ## Install Debian's chromium (the e2e suite's browser) if it is missing; needs root.

@@ -257,6 +257,10 @@ func (s *Server) Handler() http.Handler {
 	s.handle(mux, routeClear, on(http.MethodDelete, s.guard(access{path: routeClear}, s.clear, true)))
 	s.handle(mux, routeList, on(http.MethodGet, s.guard(access{path: routeList}, s.list, true)),
 		on(http.MethodDelete, s.guard(access{path: routeList}, s.revokeSubject, true)))
+	// Forward auth answers a proxy's subrequest, whose method is the original request's:
+	// every method, never behind --http-auth (the Authorization header is the token checked).
+	s.handle(mux, routeAuth, on(http.MethodGet, s.forwardAuth), on(http.MethodPost, s.forwardAuth), on(http.MethodPut, s.forwardAuth),
+		on(http.MethodPatch, s.forwardAuth), on(http.MethodDelete, s.forwardAuth), on(http.MethodOptions, s.forwardAuth))
 	s.handle(mux, routeOpenAPI, on(http.MethodGet, serveOpenAPI))
 	s.handle(mux, routeDocs, on(http.MethodGet, servePage("swagger.html")))
 	s.handle(mux, routeRedoc, on(http.MethodGet, servePage("redoc.html")))

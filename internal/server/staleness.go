@@ -51,3 +51,12 @@ func (s *Server) cannotKnow(w http.ResponseWriter, counter *prometheus.CounterVe
 		age.Round(time.Second)))
 	return true
 }
+
+// stale reports whether this replica's view is older than --max-staleness, and how old it is.
+func (s *Server) stale() (time.Duration, bool) {
+	if s.Staleness == nil {
+		return 0, false
+	}
+	age, stale := s.Staleness()
+	return age.Round(time.Second), stale
+}
