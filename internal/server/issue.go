@@ -83,7 +83,7 @@ func ParseIssueRequest(body io.Reader, defaultTTL, maxTTL time.Duration) (IssueR
 		req.MaxUses = b.MaxUses
 	}
 	if b.Subject != nil {
-		if err := checkText("subject", *b.Subject, MaxSubjectBytes); err != nil {
+		if err := checkText("subject", *b.Subject); err != nil {
 			return IssueRequest{}, err
 		}
 		req.Subject = *b.Subject

@@ -25,13 +25,12 @@ import (
 
 // Bounds of what a token says about whom and what it is for.
 const (
-	// MaxSubjectBytes bounds a subject (a user id, an e-mail address).
-	MaxSubjectBytes = 256
+	// MaxTextBytes bounds a free-text value: a subject (a user id, an e-mail address) and
+	// each metadata value.
+	MaxTextBytes = 256
 	// MaxMetadataKeys and MaxMetadataBytes bound metadata: a few keys, a small total.
 	MaxMetadataKeys  = 8
 	MaxMetadataBytes = 1024
-	// MaxMetadataValueBytes bounds one metadata value.
-	MaxMetadataValueBytes = 256
 )
 
 var (
@@ -45,12 +44,12 @@ var (
 
 // checkText reports what is wrong with a free-text value (a subject, a metadata value):
 // empty, too long, not UTF-8, or holding a control character.
-func checkText(field, v string, maxBytes int) error {
+func checkText(field, v string) error {
 	switch {
 	case v == "":
 		return badRequest("%s: must not be empty", field)
-	case len(v) > maxBytes:
-		return badRequest("%s: at most %d bytes, got %d", field, maxBytes, len(v))
+	case len(v) > MaxTextBytes:
+		return badRequest("%s: at most %d bytes, got %d", field, MaxTextBytes, len(v))
 	case !utf8.ValidString(v):
 		return badRequest("%s: must be UTF-8", field)
 	}
@@ -81,7 +80,7 @@ func checkMetadata(m map[string]string) error {
 		if !metadataKeySyntax.MatchString(k) {
 			return badRequest("metadata: key %q: want 1 to 63 letters, digits, '.', '_' or '-'", truncate(k, 64))
 		}
-		if err := checkText(fmt.Sprintf("metadata.%s", k), v, MaxMetadataValueBytes); err != nil {
+		if err := checkText(fmt.Sprintf("metadata.%s", k), v); err != nil {
 			return err
 		}
 		total += len(k) + len(v)

@@ -89,7 +89,7 @@ type subjectRequest struct {
 func (s *Server) parseSubjectRequest(w http.ResponseWriter, r *http.Request) (subjectRequest, bool) {
 	q := r.URL.Query()
 	req := subjectRequest{subject: q.Get("subject"), purpose: q.Get("purpose")}
-	if err := checkText("subject", req.subject, MaxSubjectBytes); err != nil {
+	if err := checkText("subject", req.subject); err != nil {
 		writeRequestError(w, err)
 		return req, false
 	}
