@@ -333,6 +333,7 @@ var _ = Describe("The /app HTTP API", func() {
 		Expect(doc.Paths["/app/redeem/{token}"]).To(HaveKey("post"))
 		Expect(doc.Paths["/app/tokens"]).To(And(HaveKey("get"), HaveKey("delete")))
 		Expect(doc.Paths["/app/introspect"]).To(HaveKey("post"))
+		Expect(doc.Paths["/app/auth"]).To(HaveKey("get"))
 	})
 
 	It("answers 503 when the API server cannot store a token", func() {
