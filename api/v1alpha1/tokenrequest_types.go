@@ -71,7 +71,42 @@ type TokenRequestSpec struct {
 	// +kubebuilder:validation:Maximum=1000000
 	// +optional
 	MaxUses *int64 `json:"maxUses,omitempty"`
+
+	// subject is whom the token is for (a user id, an e-mail address), as POST /app/token's
+	// subject: 1 to 256 characters without control characters. It may be personal data: it is kept
+	// in the Secret's data, never in a label, an annotation or a metric label, and the audit
+	// trail records it as an HMAC.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="!self.matches('[\\x00-\\x1f\\x7f-\\x9f]')",message="subject must not hold control characters"
+	// +optional
+	Subject string `json:"subject,omitempty"`
+
+	// purpose is what the token is for ("password-reset"): 1 to 63 lower-case letters, digits,
+	// '.', '_' or '-', starting and ending with a letter or digit. A token with a purpose
+	// validates only when asked with it (GET /app/valid/{token}?purpose=...).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`
+	// +optional
+	Purpose string `json:"purpose,omitempty"`
+
+	// metadata is a small string map kept with the token (introspection answers it as ext):
+	// at most 8 keys of letters, digits, '.', '_' or '-' (up to 63, starting and ending with a
+	// letter or digit), each value 1 to 256 characters without control characters, 1024
+	// characters of keys and values in all (the API server counts characters, not bytes).
+	// +kubebuilder:validation:MaxProperties=8
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$'))",message="metadata keys: want 1 to 63 letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 63) && self.map(k, size(k) + size(self[k])).sum() <= 1024",message="metadata: at most 1024 characters of keys and values in all"
+	// +optional
+	Metadata map[string]MetadataValue `json:"metadata,omitempty"`
 }
+
+// MetadataValue is one value of spec.metadata: 1 to 256 characters without control characters.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=256
+// +kubebuilder:validation:XValidation:rule="!self.matches('[\\x00-\\x1f\\x7f-\\x9f]')",message="metadata values must not hold control characters"
+type MetadataValue string
 
 // Rotation says when a token is replaced before it expires: set exactly one field.
 // +kubebuilder:validation:XValidation:rule="has(self.renewBefore) != has(self.renewBeforePercentage)",message="set exactly one of renewBefore and renewBeforePercentage"

@@ -262,6 +262,29 @@ var _ = Describe("TokenRequest controller", func() {
 		Eventually(eventReasons(ctx, tr)).Should(ContainElement(EventTokenReissued))
 	})
 
+	It("writes the spec's subject, purpose and metadata into the Secret's data, sealed, and heals an edited subject", func(ctx SpecContext) {
+		tr := waitFor(ctx, newTokenRequest(ctx, ns, "reset", "30m", func(tr *tokensv1alpha1.TokenRequest) {
+			tr.Spec.Subject, tr.Spec.Purpose = "user-42@example.com", "password-reset"
+			tr.Spec.Metadata = map[string]tokensv1alpha1.MetadataValue{"ip": "203.0.113.7"}
+		}), tokensv1alpha1.ReasonIssued)
+		s := getSecret(ctx, ns, "reset")(Default)
+		Expect(s.Data).To(And(
+			HaveKeyWithValue(token.DataSubject, []byte("user-42@example.com")),
+			HaveKeyWithValue(token.DataPurpose, []byte("password-reset")),
+			HaveKeyWithValue(token.DataMetadata, []byte(`{"ip":"203.0.113.7"}`)),
+			Not(HaveKey(token.DataIssuer)),
+		))
+		Expect(s.Labels).NotTo(ContainElement(ContainSubstring("user-42")), "a subject is never a label")
+		Expect(s.Annotations).NotTo(ContainElement(ContainSubstring("user-42")), "nor an annotation")
+
+		By("handing the token to another subject by editing the Secret")
+		s.Data[token.DataSubject] = []byte("mallory")
+		Expect(k8sClient.Update(ctx, s)).To(Succeed())
+		Eventually(getSecret(ctx, ns, "reset")).Should(HaveField("Data",
+			HaveKeyWithValue(token.DataSubject, []byte("user-42@example.com"))), "healed from the spec, sealed again")
+		Expect(tr.Status.TokenID).NotTo(BeEmpty())
+	})
+
 	It("heals edited metadata from the status and replaces an edited token", func(ctx SpecContext) {
 		tr := waitFor(ctx, newTokenRequest(ctx, ns, "edited", "30m"), tokensv1alpha1.ReasonIssued)
 		original := getSecret(ctx, ns, "edited")(Default)

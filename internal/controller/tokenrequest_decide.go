@@ -268,6 +268,7 @@ func keep(o observed, recorded token.Issued) plan {
 // write is the plan that makes the live Secret hold issued and spec.secretTemplate's keys;
 // Secret is nil when it already does.
 func write(o observed, act action, issued token.Issued) plan {
+	issued = forSpec(o.TR, issued)
 	p := plan{Action: act, Issued: issued}
 	// An unsealed Secret is written even when nothing else changes: the write seals it.
 	if updated, changed := token.Rewrite(o.Live, template(o.TR), issued); changed || o.Cached == nil || !o.Cached.Sealed {
@@ -278,11 +279,26 @@ func write(o observed, act action, issued token.Issued) plan {
 
 // newSecret is the Secret a TokenRequest's token is issued into, controlled by it.
 func newSecret(tr *tokensv1alpha1.TokenRequest, issued token.Issued) *corev1.Secret {
+	issued = forSpec(tr, issued)
 	return token.NewSecret(metav1.ObjectMeta{
 		Namespace:       tr.Namespace,
 		Name:            tr.Status.SecretName,
 		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(tr, tokensv1alpha1.GroupVersion.WithKind("TokenRequest"))},
 	}, template(tr), issued)
+}
+
+// forSpec is issued saying whom and what it is for as the spec does (subject, purpose,
+// metadata): every Secret the controller writes says so. Its issuer is the TokenRequest, read
+// from the Secret's controller, never from its data, so none is written.
+func forSpec(tr *tokensv1alpha1.TokenRequest, issued token.Issued) token.Issued {
+	issued.Subject, issued.Purpose, issued.Metadata = tr.Spec.Subject, tr.Spec.Purpose, nil
+	for k, v := range tr.Spec.Metadata {
+		if issued.Metadata == nil {
+			issued.Metadata = make(map[string]string, len(tr.Spec.Metadata))
+		}
+		issued.Metadata[k] = string(v)
+	}
+	return issued
 }
 
 // template is spec.secretTemplate's labels and annotations (none without one).

@@ -140,7 +140,7 @@ func recordedIssued(tr *tokensv1alpha1.TokenRequest) (token.Issued, bool) {
 	if s.PreviousTokenID != "" && s.PreviousExpiresAt != nil {
 		issued.Previous = &token.Previous{Token: token.Token{ID: s.PreviousTokenID}, ExpiresAt: s.PreviousExpiresAt.UTC()}
 	}
-	return issued, true
+	return forSpec(tr, issued), true
 }
 
 // rotationRequested reports whether the rotate annotation holds a value not yet answered.

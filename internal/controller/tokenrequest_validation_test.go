@@ -17,6 +17,7 @@ limitations under the License.
 package controller
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -87,6 +88,20 @@ var _ = Describe("TokenRequest validation", func() {
 			"selector must not be empty (it would match every workload of the namespace)"),
 		Entry("restart target with empty matchLabels and matchExpressions", restartTargets(map[string]any{"kind": "StatefulSet",
 			"selector": map[string]any{"matchLabels": map[string]any{}, "matchExpressions": []any{}}}), "selector must not be empty"),
+		Entry("empty subject", map[string]any{"subject": ""}, "spec.subject: Invalid value"),
+		Entry("subject too long", map[string]any{"subject": strings.Repeat("u", 257)}, "spec.subject: Too long"),
+		Entry("newline in the subject", map[string]any{"subject": "user\n42"}, "subject must not hold control characters"),
+		Entry("NUL in the subject", map[string]any{"subject": "user\x0042"}, "subject must not hold control characters"),
+		Entry("purpose with capitals", map[string]any{"purpose": "Password-Reset"}, "spec.purpose: Invalid value"),
+		Entry("purpose ending in -", map[string]any{"purpose": "reset-"}, "spec.purpose: Invalid value"),
+		Entry("purpose too long", map[string]any{"purpose": strings.Repeat("p", 64)}, "spec.purpose: Too long"),
+		Entry("9 metadata keys", map[string]any{"metadata": metadataOf(9, 1)}, "spec.metadata: Too many: 9: must have at most 8 items"),
+		Entry("a metadata key with a space", map[string]any{"metadata": map[string]any{"a b": "c"}}, "metadata keys: want 1 to 63 letters"),
+		Entry("a metadata value of 257 bytes", map[string]any{"metadata": map[string]any{"ip": strings.Repeat("v", 257)}},
+			"spec.metadata.ip: Too long"),
+		Entry("an empty metadata value", map[string]any{"metadata": map[string]any{"ip": ""}}, "spec.metadata.ip: Invalid value"),
+		Entry("a newline in a metadata value", map[string]any{"metadata": map[string]any{"ip": "1\n2"}}, "metadata values must not hold control characters"),
+		Entry("1 025 bytes of metadata", map[string]any{"metadata": metadataOf(5, 204)}, "metadata: at most 1024 characters of keys and values in all"),
 		Entry("21 restart targets", restartTargets(slices.Repeat([]any{map[string]any{"kind": "Deployment", "name": "web"}}, 21)...),
 			"spec.rotation.restartTargets: Too many: 21: must have at most 20 items"),
 	)
@@ -97,6 +112,9 @@ var _ = Describe("TokenRequest validation", func() {
 		Expect(create(ctx, map[string]any{"ttl": "2s", "rotation": map[string]any{"renewBefore": "1s"}})).To(Succeed())
 		Expect(create(ctx, map[string]any{"rotation": map[string]any{"renewBeforePercentage": 99}})).To(Succeed())
 		Expect(create(ctx, map[string]any{"maxUses": 1})).To(Succeed())
+		Expect(create(ctx, map[string]any{"subject": strings.Repeat("u", 256), "purpose": strings.Repeat("p", 63),
+			"metadata": metadataOf(8, 126)})).To(Succeed())
+		Expect(create(ctx, map[string]any{"subject": "ünïcode@example.com", "purpose": "a", "metadata": map[string]any{"k": "v"}})).To(Succeed())
 		Expect(create(ctx, map[string]any{"maxUses": 1000000})).To(Succeed())
 		Expect(create(ctx, restartTargets(slices.Repeat([]any{map[string]any{"kind": "DaemonSet",
 			"selector": map[string]any{"matchLabels": map[string]any{"app": "web"}}}}, 20)...))).To(Succeed())
@@ -113,6 +131,9 @@ var _ = Describe("TokenRequest validation", func() {
 				tr.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: map[string]string{"a": "b"}}
 			},
 			func(tr *tokensv1alpha1.TokenRequest) { tr.Spec.MaxUses = new(int64(3)) },
+			func(tr *tokensv1alpha1.TokenRequest) { tr.Spec.Subject = "user-43" },
+			func(tr *tokensv1alpha1.TokenRequest) { tr.Spec.Purpose = "login" },
+			func(tr *tokensv1alpha1.TokenRequest) { tr.Spec.Metadata = map[string]tokensv1alpha1.MetadataValue{"a": "b"} },
 			func(tr *tokensv1alpha1.TokenRequest) {
 				tr.Spec.Rotation = &tokensv1alpha1.Rotation{RenewBeforePercentage: new(int32(10))}
 			},
@@ -131,4 +152,14 @@ var _ = Describe("TokenRequest validation", func() {
 // restartTargets is a spec with a rotation and these restart targets.
 func restartTargets(targets ...any) map[string]any {
 	return map[string]any{"rotation": map[string]any{"renewBefore": "5m", "restartTargets": targets}}
+}
+
+// metadataOf is n metadata keys (k0, k1, ...) with values of size bytes: n*(2+size) bytes
+// in all for n <= 10.
+func metadataOf(n, size int) map[string]any {
+	m := map[string]any{}
+	for i := range n {
+		m[fmt.Sprintf("k%d", i)] = strings.Repeat("v", size)
+	}
+	return m
 }

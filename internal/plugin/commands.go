@@ -103,11 +103,11 @@ func (s *session) issueCommand() *cobra.Command {
 	var o issueOptions
 	var wantWait, printToken bool
 	cmd := &cobra.Command{
-		Use:   "issue NAME --ttl DURATION [--rotate-before DURATION | --max-uses N] [--wait] [--print-token]",
+		Use:   "issue NAME --ttl DURATION [--rotate-before DURATION | --max-uses N] [--subject S] [--purpose P] [--metadata k=v] [--wait] [--print-token]",
 		Short: "Create a TokenRequest; with --wait, wait until its Secret holds the token",
 		Example: `  kubectl tokenops issue demo --ttl 15m --wait
   kubectl tokenops issue api-key --ttl 24h --rotate-before 1h --wait
-  TOKEN=$(kubectl tokenops issue reset --ttl 10m --max-uses 1 --print-token)`,
+  TOKEN=$(kubectl tokenops issue reset --ttl 10m --max-uses 1 --subject user-42 --purpose password-reset --print-token)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, ns, err := s.client()
@@ -140,6 +140,9 @@ func (s *session) issueCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&o.rotateBefore, "rotate-before", 0, "Rotate the token this long before it expires (the old one validates until then).")
 	cmd.Flags().Int64Var(&o.maxUses, "max-uses", 0, "Make a limited-use token: the Secret goes after this many redemptions.")
 	cmd.Flags().StringVar(&o.secretName, "secret-name", "", "The Secret that receives the token (default: NAME).")
+	cmd.Flags().StringVar(&o.subject, "subject", "", "Whom the token is for (a user id, an e-mail address): spec.subject.")
+	cmd.Flags().StringVar(&o.purpose, "purpose", "", "What the token is for (password-reset): it validates only when asked with it.")
+	cmd.Flags().StringToStringVar(&o.metadata, "metadata", nil, "Metadata kept with the token, key=value (repeat or separate by commas).")
 	cmd.Flags().BoolVar(&wantWait, "wait", false, "Wait until the TokenRequest is Ready and print its Secret.")
 	cmd.Flags().BoolVar(&printToken, "print-token", false, "Wait, then print only the token (needs get on the Secret).")
 	cmd.MarkFlagsMutuallyExclusive("rotate-before", "max-uses")

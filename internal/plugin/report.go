@@ -44,6 +44,9 @@ type issueOptions struct {
 	rotateBefore time.Duration
 	maxUses      int64
 	secretName   string
+	subject      string
+	purpose      string
+	metadata     map[string]string
 }
 
 // newTokenRequest is the TokenRequest `issue` creates, or why the flags cannot make one.
@@ -67,7 +70,14 @@ func newTokenRequest(namespace, name string, o issueOptions) (*tokensv1alpha1.To
 	tr := &tokensv1alpha1.TokenRequest{
 		TypeMeta:   metav1.TypeMeta{APIVersion: tokensv1alpha1.GroupVersion.String(), Kind: "TokenRequest"},
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-		Spec:       tokensv1alpha1.TokenRequestSpec{TTL: &metav1.Duration{Duration: o.ttl}, SecretName: o.secretName},
+		Spec: tokensv1alpha1.TokenRequestSpec{TTL: &metav1.Duration{Duration: o.ttl}, SecretName: o.secretName,
+			Subject: o.subject, Purpose: o.purpose},
+	}
+	for k, v := range o.metadata {
+		if tr.Spec.Metadata == nil {
+			tr.Spec.Metadata = map[string]tokensv1alpha1.MetadataValue{}
+		}
+		tr.Spec.Metadata[k] = tokensv1alpha1.MetadataValue(v)
 	}
 	if o.rotateBefore > 0 {
 		tr.Spec.Rotation = &tokensv1alpha1.Rotation{RenewBefore: &metav1.Duration{Duration: o.rotateBefore}}
@@ -125,6 +135,12 @@ func writeStatus(w io.Writer, tr *tokensv1alpha1.TokenRequest, secret *corev1.Se
 		line("Ready", "Unknown (the operator has not reconciled it yet)")
 	}
 	line("Secret", orDash(tr.Status.SecretName))
+	if tr.Spec.Subject != "" {
+		line("Subject", tr.Spec.Subject)
+	}
+	if tr.Spec.Purpose != "" {
+		line("Purpose", tr.Spec.Purpose)
+	}
 	line("Token ID", orDash(tr.Status.TokenID))
 	line("Revision", orDash(fmt.Sprint(tr.Status.Revision)))
 	line("Expires", when(tr.Status.ExpiresAt, now))

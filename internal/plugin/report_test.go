@@ -50,6 +50,10 @@ func TestNewTokenRequest(t *testing.T) {
 				Rotation: &tokensv1alpha1.Rotation{RenewBefore: &metav1.Duration{Duration: 10 * time.Minute}}}},
 		{name: "limited use", o: issueOptions{ttl: time.Minute, maxUses: 3},
 			want: tokensv1alpha1.TokenRequestSpec{TTL: &metav1.Duration{Duration: time.Minute}, MaxUses: ptr.To[int64](3)}},
+		{name: "for a subject and purpose", o: issueOptions{ttl: 10 * time.Minute, maxUses: 1, subject: "user-42", purpose: "password-reset",
+			metadata: map[string]string{"ip": "203.0.113.7"}},
+			want: tokensv1alpha1.TokenRequestSpec{TTL: &metav1.Duration{Duration: 10 * time.Minute}, MaxUses: ptr.To[int64](1),
+				Subject: "user-42", Purpose: "password-reset", Metadata: map[string]tokensv1alpha1.MetadataValue{"ip": "203.0.113.7"}}},
 		{name: "no ttl", o: issueOptions{}, wantErr: "--ttl must be a positive duration (got 0s)"},
 		{name: "rotate before ttl", o: issueOptions{ttl: time.Minute, rotateBefore: time.Minute},
 			wantErr: "--rotate-before must be positive and shorter than --ttl (got 1m0s with --ttl 1m0s)"},
@@ -215,14 +219,16 @@ Uses left:  unknown (no readable Secret), of 2
 Events:
   <none>
 `},
-		{"spent", &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "once"},
-			Spec: tokensv1alpha1.TokenRequestSpec{MaxUses: ptr.To[int64](1)},
+		{"spent, for a subject and purpose", &tokensv1alpha1.TokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "once"},
+			Spec: tokensv1alpha1.TokenRequestSpec{MaxUses: ptr.To[int64](1), Subject: "user-42", Purpose: "password-reset"},
 			Status: tokensv1alpha1.TokenRequestStatus{Conditions: []metav1.Condition{{Type: tokensv1alpha1.ConditionReady,
 				Status: metav1.ConditionFalse, Reason: "Spent", Message: "used"}}, SecretName: "once", TokenID: "77", Revision: 1,
 				ExpiresAt: at(time.Hour)}}, nil, nil, `Name:       once
 Namespace:  apps
 Ready:      False (Spent): used
 Secret:     once
+Subject:    user-42
+Purpose:    password-reset
 Token ID:   77
 Revision:   1
 Expires:    2026-11-29T11:00:00Z (in 60m)

@@ -390,8 +390,8 @@ func (r *Record) Judge(which Slot, now time.Time) Verdict {
 }
 
 // InStatus reports whether the Secret already is what ApplyTo would make of want, judged by
-// want's public parts (token ids, lifetimes, source and revision; not the secrets and not the
-// uses left, which redemptions change): nothing to heal.
+// want's public parts (token ids, lifetimes, source, revision, subject, purpose and metadata;
+// not the secrets and not the uses left, which redemptions change): nothing to heal.
 func (r *Record) InStatus(want Issued) bool {
 	prev, hasPrev := Held{}, want.Previous != nil
 	if hasPrev {
@@ -404,5 +404,6 @@ func (r *Record) InStatus(want Issued) bool {
 		r.IssuedAt == want.IssuedAt.Unix() &&
 		r.Current.ExpiresAt == want.ExpiresAt.Unix() &&
 		r.Revision == want.Revision &&
-		r.HasPrevious() == hasPrev && r.Previous() == Held{ID: prev.ID, Digest: r.Previous().Digest, ExpiresAt: prev.ExpiresAt}
+		r.HasPrevious() == hasPrev && r.Previous() == Held{ID: prev.ID, Digest: r.Previous().Digest, ExpiresAt: prev.ExpiresAt} &&
+		r.Subject() == want.Subject && r.Purpose() == want.Purpose && r.Metadata() == metadataJSON(want.Metadata)
 }

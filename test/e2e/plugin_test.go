@@ -19,6 +19,7 @@ limitations under the License.
 package e2e
 
 import (
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,12 +92,21 @@ var _ = Describe("The kubectl plugin", func() {
 		Expect(out).To(ContainSubstring("The token-operator API is ready"))
 		Expect(out).To(MatchRegexp(`operator leader \S+`))
 
-		By("a limited-use token printed for a script, and bad flags refused by name")
-		tok := strings.TrimSpace(mustPlugin("tokenops", "issue", "reset", "--ttl", "10m", "--max-uses", "1", "--print-token", "-n", ns))
+		By("a limited-use token for a subject and purpose printed for a script, and bad flags refused by name")
+		tok := strings.TrimSpace(mustPlugin("tokenops", "issue", "reset", "--ttl", "10m", "--max-uses", "1", "--subject", "user-42",
+			"--purpose", "password-reset", "--metadata", "ip=203.0.113.7", "--print-token", "-n", ns))
 		remember(tok)
 		Expect(tok).To(Equal(secretToken(ns, "reset")))
-		Expect(mustPlugin("tokenops", "status", "reset", "-n", ns)).To(MatchRegexp(`Uses left:\s+1 of 1\n`))
-		out, err := plugin("tokenops", "issue", "bad", "--ttl", "1m", "--rotate-before", "2m", "-n", ns)
+		Expect(mustPlugin("tokenops", "status", "reset", "-n", ns)).To(And(MatchRegexp(`Uses left:\s+1 of 1\n`),
+			MatchRegexp(`Subject:\s+user-42\n`), MatchRegexp(`Purpose:\s+password-reset\n`)))
+		Eventually(call).WithArguments(replicas[0], http.MethodGet, "/app/valid/"+tok+"?purpose=password-reset", "", "").
+			Should(Equal(`{"status_code":200,"status":true}`))
+		Expect(call(replicas[1], http.MethodGet, "/app/valid/"+tok, "", "")).To(Equal(`{"status_code":200,"status":false}`),
+			"a password-reset token asked without its purpose")
+		out, err := plugin("tokenops", "issue", "bad-purpose", "--purpose", "Password Reset", "-n", ns)
+		Expect(err).To(HaveOccurred())
+		Expect(out).To(ContainSubstring("spec.purpose: Invalid value"))
+		out, err = plugin("tokenops", "issue", "bad", "--ttl", "1m", "--rotate-before", "2m", "-n", ns)
 		Expect(err).To(HaveOccurred())
 		Expect(out).To(ContainSubstring("--rotate-before must be positive and shorter than --ttl"))
 		out, err = plugin("tokenops", "check", "api", "--operator-namespace", "nowhere", "--timeout", "2s")
