@@ -133,7 +133,9 @@ var _ = Describe("TokenRequest validation", func() {
 			func(tr *tokensv1alpha1.TokenRequest) { tr.Spec.MaxUses = new(int64(3)) },
 			func(tr *tokensv1alpha1.TokenRequest) { tr.Spec.Subject = "user-43" },
 			func(tr *tokensv1alpha1.TokenRequest) { tr.Spec.Purpose = "login" },
-			func(tr *tokensv1alpha1.TokenRequest) { tr.Spec.Metadata = map[string]tokensv1alpha1.MetadataValue{"a": "b"} },
+			func(tr *tokensv1alpha1.TokenRequest) {
+				tr.Spec.Metadata = map[string]tokensv1alpha1.MetadataValue{"a": "b"}
+			},
 			func(tr *tokensv1alpha1.TokenRequest) {
 				tr.Spec.Rotation = &tokensv1alpha1.Rotation{RenewBeforePercentage: new(int32(10))}
 			},
