@@ -292,11 +292,11 @@ func newSecret(tr *tokensv1alpha1.TokenRequest, issued token.Issued) *corev1.Sec
 // from the Secret's controller, never from its data, so none is written.
 func forSpec(tr *tokensv1alpha1.TokenRequest, issued token.Issued) token.Issued {
 	issued.Subject, issued.Purpose, issued.Metadata = tr.Spec.Subject, tr.Spec.Purpose, nil
-	for k, v := range tr.Spec.Metadata {
-		if issued.Metadata == nil {
-			issued.Metadata = make(map[string]string, len(tr.Spec.Metadata))
+	if len(tr.Spec.Metadata) > 0 {
+		issued.Metadata = make(map[string]string, len(tr.Spec.Metadata))
+		for k, v := range tr.Spec.Metadata {
+			issued.Metadata[k] = string(v)
 		}
-		issued.Metadata[k] = string(v)
 	}
 	return issued
 }

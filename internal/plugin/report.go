@@ -73,11 +73,11 @@ func newTokenRequest(namespace, name string, o issueOptions) (*tokensv1alpha1.To
 		Spec: tokensv1alpha1.TokenRequestSpec{TTL: &metav1.Duration{Duration: o.ttl}, SecretName: o.secretName,
 			Subject: o.subject, Purpose: o.purpose},
 	}
-	for k, v := range o.metadata {
-		if tr.Spec.Metadata == nil {
-			tr.Spec.Metadata = map[string]tokensv1alpha1.MetadataValue{}
+	if len(o.metadata) > 0 {
+		tr.Spec.Metadata = make(map[string]tokensv1alpha1.MetadataValue, len(o.metadata))
+		for k, v := range o.metadata {
+			tr.Spec.Metadata[k] = tokensv1alpha1.MetadataValue(v)
 		}
-		tr.Spec.Metadata[k] = tokensv1alpha1.MetadataValue(v)
 	}
 	if o.rotateBefore > 0 {
 		tr.Spec.Rotation = &tokensv1alpha1.Rotation{RenewBefore: &metav1.Duration{Duration: o.rotateBefore}}
