@@ -115,6 +115,8 @@ func (c *config) validate() error {
 	check(api.ListBurst < 1, "--http-list-burst must be at least 1, got %d", api.ListBurst)
 	check(api.IssuesPerSecond < 0, "--http-issue-rate must be 0 (no limit) or more, got %v", api.IssuesPerSecond)
 	check(api.IssueBurst < 1, "--http-issue-burst must be at least 1, got %d", api.IssueBurst)
+	check(api.CodeLimit.Count < 1, "--code-issue-limit must be at least 1, got %d", api.CodeLimit.Count)
+	check(api.CodeLimit.Window < time.Second, "--code-issue-window must be at least 1s, got %s", api.CodeLimit.Window)
 	check(api.MaxLiveTokens < 0, "--http-max-live-tokens must be 0 (no cap) or more, got %d", api.MaxLiveTokens)
 	check((api.TLSCertFile == "") != (api.TLSKeyFile == ""), "--http-tls-cert-file and --http-tls-key-file go together")
 	check(c.tokenRequest.MaxConcurrentReconciles < 1, "--tokenrequest-workers must be at least 1, got %d",
@@ -202,6 +204,10 @@ func bindHTTPFlags(fs *flag.FlagSet, c *config, env environment) {
 	fs.IntVar(&api.MaxLiveTokens, "http-max-live-tokens", server.DefaultMaxLiveTokens,
 		"Live tokens issued over HTTP (in every namespace) beyond which POST /app/token answers 507 (0: no cap); "+
 			"every replica holds every token, so this bounds its memory.")
+	fs.IntVar(&api.CodeLimit.Count, "code-issue-limit", server.DefaultCodeIssueLimit,
+		"One-time codes (POST /app/code) one issuer may issue per subject and purpose in each --code-issue-window before 429.")
+	fs.DurationVar(&api.CodeLimit.Window, "code-issue-window", server.DefaultCodeIssueWindow,
+		"The window of --code-issue-limit, opened by its first code.")
 	fs.BoolVar(&api.AccessLog, "http-access-log", true, "Log one line per HTTP request (never the token).")
 	fs.StringVar(&c.httpAuth, "http-auth", "none", "Who may issue and clear tokens over HTTP: none (anyone) or kubernetes "+
 		"(a bearer token that a TokenReview accepts and a SubjectAccessReview allows).")

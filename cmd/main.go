@@ -206,8 +206,8 @@ func setupProvenance(mgr ctrl.Manager, c *config, tokens *index.Index) error {
 	return mgr.Add(keys.Runnable(tokens.Trust, time.Minute))
 }
 
-// setupControllers registers the TokenRequest and expiry controllers, driven by tokens and
-// writing through tokenStore.
+// setupControllers registers the TokenRequest and expiry controllers, driven by tokens, and
+// the sweep of one-time codes, all writing through tokenStore.
 func setupControllers(mgr ctrl.Manager, c *config, tokens *index.Index, tokenStore *store.Store) error {
 	tr := &c.tokenRequest
 	tr.Client, tr.Tokens, tr.Store, tr.APIReader = mgr.GetClient(), tokens, tokenStore, mgr.GetAPIReader()
@@ -219,7 +219,8 @@ func setupControllers(mgr ctrl.Manager, c *config, tokens *index.Index, tokenSto
 	if err := c.expiry.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("creating the token-expiry controller: %w", err)
 	}
-	return nil
+	return mgr.Add(&controller.CodeSweeper{Store: tokenStore, Namespace: c.api.Namespace, Interval: controller.CodeSweepInterval,
+		Log: ctrl.Log.WithName("code-sweep"), Audit: c.expiry.Audit})
 }
 
 // setupHTTP adds the /app API (and the benchmarks' baseline).

@@ -53,6 +53,12 @@ const (
 	OpClear    = "clear"    // DELETE /app/clear/all/tokens
 	OpExpire   = "expire"   // an expired token's Secret deleted by the expiry controller
 	OpValidate = "validate" // a failed validation (only with --audit-failed-validations)
+	// OpCodeIssue, OpCodeVerify and OpCodeSweep: a one-time code issued, verified (a right or
+	// a wrong code; one finding no live code only with --audit-failed-validations), and the
+	// Secrets of dead codes deleted.
+	OpCodeIssue  = "code-issue"
+	OpCodeVerify = "code-verify"
+	OpCodeSweep  = "code-sweep"
 )
 
 // Outcomes.
@@ -90,7 +96,9 @@ type Event struct {
 	Purpose string `json:"purpose,omitempty"`
 	// UsesLeft is a limited-use token's count after the operation.
 	UsesLeft *int64 `json:"uses_left,omitempty"`
-	// Deleted is how many Secrets a clear deleted.
+	// AttemptsLeft is a one-time code's verifications left after a wrong one.
+	AttemptsLeft *int64 `json:"attempts_left,omitempty"`
+	// Deleted is how many Secrets a clear (or a sweep of codes) deleted.
 	Deleted *int64 `json:"deleted,omitempty"`
 	// User and Groups are the caller: the user --http-auth=kubernetes admitted, else
 	// system:anonymous; Actor for the operator's own controllers.

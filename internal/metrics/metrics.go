@@ -37,8 +37,27 @@ var (
 	// client_limit (429, the client's rate) or live_token_cap (507, --http-max-live-tokens).
 	IssuesRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tokenoperator_http_issues_refused_total",
-		Help: "POST /app/token refused by an issuing limit, by reason (client_limit, live_token_cap).",
+		Help: "POST /app/token and POST /app/code refused by an issuing limit, by reason (client_limit, live_token_cap, code_limit).",
 	}, []string{"reason"})
+
+	// CodesIssued counts one-time codes issued over HTTP.
+	CodesIssued = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tokenoperator_codes_issued_total",
+		Help: "One-time codes issued over HTTP (POST /app/code).",
+	})
+
+	// CodeVerifications counts POST /app/code/verify answers by result: valid, wrong (an
+	// attempt spent), dead (no live code).
+	CodeVerifications = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tokenoperator_code_verifications_total",
+		Help: "One-time code verifications over HTTP, by result (valid, wrong, dead).",
+	}, []string{labelResult})
+
+	// CodesSwept counts the Secrets of dead one-time codes deleted.
+	CodesSwept = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tokenoperator_codes_swept_total",
+		Help: "Secrets of one-time codes deleted once expired and out of their issuing window.",
+	})
 
 	// ExpiredDeleted counts token Secrets deleted because their token expired.
 	ExpiredDeleted = prometheus.NewCounter(prometheus.CounterOpts{
@@ -99,7 +118,7 @@ var (
 
 // Collectors are this package's metrics, as init registers them on controller-runtime's registry.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{TokensIssued, IssuesRefused, ExpiredDeleted, Validations, Redemptions, WorkloadRestarts, RequestDuration,
+	return []prometheus.Collector{TokensIssued, IssuesRefused, CodesIssued, CodeVerifications, CodesSwept, ExpiredDeleted, Validations, Redemptions, WorkloadRestarts, RequestDuration,
 		UntrustedSecrets, KeySecretMissing, IndexStaleness}
 }
 

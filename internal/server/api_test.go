@@ -334,6 +334,8 @@ var _ = Describe("The /app HTTP API", func() {
 		Expect(doc.Paths["/app/tokens"]).To(And(HaveKey("get"), HaveKey("delete")))
 		Expect(doc.Paths["/app/introspect"]).To(HaveKey("post"))
 		Expect(doc.Paths["/app/auth"]).To(HaveKey("get"))
+		Expect(doc.Paths["/app/code"]).To(HaveKey("post"))
+		Expect(doc.Paths["/app/code/verify"]).To(HaveKey("post"))
 	})
 
 	It("answers 503 when the API server cannot store a token", func() {

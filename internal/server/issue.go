@@ -89,7 +89,7 @@ func ParseIssueRequest(body io.Reader, defaultTTL, maxTTL time.Duration) (IssueR
 		req.Subject = *b.Subject
 	}
 	if b.Purpose != nil {
-		if err := checkPurpose("purpose", *b.Purpose); err != nil {
+		if err := checkPurpose(*b.Purpose); err != nil {
 			return IssueRequest{}, err
 		}
 		req.Purpose = *b.Purpose

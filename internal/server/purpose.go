@@ -62,9 +62,9 @@ func checkText(field, v string) error {
 }
 
 // checkPurpose reports what is wrong with a purpose.
-func checkPurpose(field, v string) error {
+func checkPurpose(v string) error {
 	if !purposeSyntax.MatchString(v) {
-		return badRequest("%s: want 1 to 63 lower-case letters, digits, '.', '_' or '-', starting and ending with a letter or digit", field)
+		return badRequest("purpose: want 1 to 63 lower-case letters, digits, '.', '_' or '-', starting and ending with a letter or digit")
 	}
 	return nil
 }

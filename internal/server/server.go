@@ -43,6 +43,7 @@ import (
 	"github.com/tokenops/token-operator/internal/audit"
 	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/metrics"
+	"github.com/tokenops/token-operator/internal/otp"
 	"github.com/tokenops/token-operator/internal/store"
 )
 
@@ -89,6 +90,8 @@ type Server struct {
 	// zero turns the limit off.
 	IssuesPerSecond float64
 	IssueBurst      int
+	// CodeLimit is the issuing limit of one-time codes per issuer, subject and purpose.
+	CodeLimit otp.Limit
 	// MaxLiveTokens caps the live tokens issued over HTTP, in every namespace the index
 	// holds (507 at the cap); zero: no cap.
 	MaxLiveTokens int
@@ -254,6 +257,8 @@ func (s *Server) Handler() http.Handler {
 	s.handle(mux, routeRedeemBody, on(http.MethodPost, redeem(fromBody)))
 	s.handle(mux, routeRedeem, on(http.MethodPost, redeem(fromPath)))
 	s.handle(mux, routeIntrospect, on(http.MethodPost, s.guard(accessIntrospect, s.introspect, true)))
+	s.handle(mux, routeCode, on(http.MethodPost, s.guard(access{path: routeCode}, s.issueCode, true)))
+	s.handle(mux, routeCodeVerify, on(http.MethodPost, s.guard(access{path: routeCodeVerify}, s.verifyCode, true)))
 	s.handle(mux, routeClear, on(http.MethodDelete, s.guard(access{path: routeClear}, s.clear, true)))
 	s.handle(mux, routeList, on(http.MethodGet, s.guard(access{path: routeList}, s.list, true)),
 		on(http.MethodDelete, s.guard(access{path: routeList}, s.revokeSubject, true)))

@@ -94,7 +94,7 @@ func (s *Server) parseSubjectRequest(w http.ResponseWriter, r *http.Request) (su
 		return req, false
 	}
 	if req.purpose != "" {
-		if err := checkPurpose("purpose", req.purpose); err != nil {
+		if err := checkPurpose(req.purpose); err != nil {
 			writeRequestError(w, err)
 			return req, false
 		}
