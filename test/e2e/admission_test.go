@@ -27,6 +27,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/util/rand"
 	"sigs.k8s.io/yaml"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
@@ -112,6 +113,7 @@ var _ = Describe("The admission policy", Ordered, func() {
 			"forged-managed-by": "metadata: {name: forged-managed-by, labels: {app.kubernetes.io/managed-by: token-operator}}",
 			"forged-token-id":   "metadata: {name: forged-token-id, labels: {tokens.tokenops.io/token-id: 0123456789abcdef}}",
 			"forged-source":     "metadata: {name: forged-source, labels: {tokens.tokenops.io/source: http}}",
+			"forged-code":       "type: tokens.tokenops.io/one-time-code\nmetadata: {name: forged-code}",
 		} {
 			out, err := applyAsTenant(ns, name, "apiVersion: v1\nkind: Secret\n"+meta+"\nstringData: {token: 0123456789abcdef:FORGED}\n")
 			Expect(err).To(HaveOccurred(), name)
@@ -150,6 +152,14 @@ var _ = Describe("The admission policy", Ordered, func() {
 		Expect(redeem(replicas[1], tok)).To(Equal(answerTrue))
 		Expect(mustKubectl("get", "secret", "token-"+strings.SplitN(tok, ":", 2)[0], "-n", "default",
 			"-o", "jsonpath={.metadata.annotations.tokens\\.tokenops\\.io/uses-left}")).To(Equal("1"))
+
+		By("a one-time code issues (a create, then an update of its Secret) and verifies after a wrong one (two updates)")
+		subject := "admission-" + rand.String(8)
+		firstCode := issueCode(replicas[0], `{"subject":"`+subject+`"}`)
+		c := issueCode(replicas[1], `{"subject":"`+subject+`"}`)
+		Expect(firstCode).To(MatchRegexp(`^[0-9]{6}$`))
+		Expect(verifyCode(replicas[0], subject, "", anotherCode(c))).To(Equal(answerFalse))
+		Expect(verifyCode(replicas[1], subject, "", c)).To(Equal(answerTrue))
 	})
 
 	It("refuses a tenant's (and an admin's) edit of a real token Secret, and lets the tenant delete it (the operator reissues)", func() {
