@@ -14,7 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 // Package groupcommit writes work that arrives together in one write, as databases commit the
 // transactions waiting on a log flush together: a Do that finds a write slot free starts a
 // write at once with what is queued (so at low load every item is written alone, as soon as it
