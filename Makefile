@@ -83,7 +83,7 @@ bench: build k8s-bin-dir ## Benchmarks: hot functions (go test -bench), then eve
 # Every fuzz target, as package:target.
 FUZZ_TARGETS = internal/token:FuzzParse internal/token:FuzzRecordOf internal/server:FuzzParseIssueRequest internal/server:FuzzValidate \
 	internal/server:FuzzClientAddress internal/server:FuzzParseTokenBody internal/server:FuzzParseIntrospectionRequest \
-	internal/server:FuzzParseCodeBody
+	internal/server:FuzzParseCodeBody internal/token:FuzzParseSliceRecord
 
 # The interactive API documentation's npm packages (internal/server/docs/README.md).
 SWAGGER_UI_VERSION ?= 5.35.0
