@@ -1,0 +1,115 @@
+/*
+Copyright 2026 The token-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package token
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The token slice Secret (issue 23): the layout only, as SliceRecord is; nothing writes or
+// reads slices yet.
+const (
+	// SliceSecretType is the type of a token slice: not a token Secret's, so that no reader
+	// of today's layout mistakes one for a token.
+	SliceSecretType corev1.SecretType = "tokens.tokenops.io/token-slice" //nolint:gosec // a Secret type, not a credential
+	// LabelSliceWindow is the start of the slice's expiry window (Unix seconds): every token
+	// in it expires within SliceWindow of it, and the slice expires whole at its end.
+	LabelSliceWindow = "tokens.tokenops.io/expiry-window"
+	// LabelSliceWriter names the replica that appends to the slice (a hash of its name): each
+	// replica writes its own slices, so that issues never conflict across replicas.
+	LabelSliceWriter = "tokens.tokenops.io/writer"
+	// AnnotationSliceSealKey names the key the slice's records are sealed with.
+	AnnotationSliceSealKey = "tokens.tokenops.io/seal-key"
+	// SliceCapacity is how many tokens a slice holds at most: the EndpointSlice default, and
+	// what hack/slicecost's measurement supports (README, Packing tokens into slices).
+	SliceCapacity = 100
+	// SliceWindow is the width of an expiry window: shorter than the minute after which the
+	// lingering-tokens alert counts an expired token.
+	SliceWindow = 30 * time.Second
+)
+
+// WindowOf is the start of the expiry window of a token expiring at expiresAt (Unix seconds).
+func WindowOf(expiresAt int64) int64 {
+	w := int64(SliceWindow / time.Second)
+	return expiresAt - ((expiresAt%w)+w)%w
+}
+
+// SliceExpiresAt is when a slice of the window starting at window expires whole: the window's
+// end, by which every token in it has expired.
+func SliceExpiresAt(window int64) int64 {
+	return window + int64(SliceWindow/time.Second)
+}
+
+// SliceWriter is the writer label of a replica: the first 8 bytes of its name's SHA-256 in
+// hex, whatever the name's length and characters.
+func SliceWriter(replica string) string {
+	sum := sha256.Sum256([]byte(replica))
+	return hex.EncodeToString(sum[:8])
+}
+
+// SliceName names the seq-th slice of writer for window: "slice-<writer>-<window>-<seq>".
+func SliceName(writer string, window int64, seq int) string {
+	return "slice-" + writer + "-" + strconv.FormatInt(window, 10) + "-" + strconv.Itoa(seq)
+}
+
+// NewSliceSecret is a slice in namespace holding records, sealed with keyID.
+func NewSliceSecret(namespace, name, writer string, window int64, keyID string, records []SliceRecord) *corev1.Secret {
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name,
+			Labels: map[string]string{LabelManagedBy: ManagedBy, LabelSource: string(SourceHTTP),
+				LabelSliceWindow: strconv.FormatInt(window, 10), LabelSliceWriter: writer},
+			Annotations: map[string]string{AnnotationSliceSealKey: keyID}},
+		Type: SliceSecretType,
+		Data: make(map[string][]byte, len(records)),
+	}
+	for _, r := range records {
+		s.Data[SliceKey(r.ID)] = AppendSliceRecord(nil, r)
+	}
+	return s
+}
+
+// IsSliceSecret reports whether a Secret is a token slice: our type and label.
+func IsSliceSecret(s *corev1.Secret) bool {
+	return s.Type == SliceSecretType && s.Labels[LabelManagedBy] == ManagedBy
+}
+
+// SliceRecords reads every record of a slice, in the order of their ids, and the data keys
+// that hold none (a record that does not parse validates nothing).
+func SliceRecords(s *corev1.Secret) (records []SliceRecord, bad []string) {
+	keys := make([]string, 0, len(s.Data))
+	for k := range s.Data {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	records = make([]SliceRecord, 0, len(keys))
+	for _, k := range keys {
+		r, err := ParseSliceRecord(k, s.Data[k])
+		if err != nil {
+			bad = append(bad, k)
+			continue
+		}
+		records = append(records, r)
+	}
+	return records, bad
+}
