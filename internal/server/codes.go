@@ -37,7 +37,7 @@ const (
 )
 
 // The defaults of the codes' issuing limit, per issuer, subject and purpose, as the binary's
-// flags set them (Kratos allows about as many recovery codes).
+// flags set them.
 const (
 	DefaultCodeIssueLimit  = 5
 	DefaultCodeIssueWindow = 15 * time.Minute
