@@ -153,7 +153,7 @@ func (b *bench) scenarioWithOperator(ctx context.Context) error {
 	// up: in a cluster the operator always watches token Secrets, whoever writes them, and so
 	// it does for the ceiling's own writes.
 	for _, s := range []func(context.Context, *operator) error{
-		b.validate, b.createCeiling, b.issueHTTP, b.redeemCeiling, b.redeem, b.tokenRequests, b.foreign,
+		b.validate, b.createCeiling, b.issueHTTP, b.issueAloneAndAt64, b.redeemCeiling, b.redeem, b.tokenRequests, b.foreign,
 	} {
 		if err := s(ctx, op); err != nil {
 			return err
@@ -284,6 +284,37 @@ func (b *bench) issueHTTP(_ context.Context, op *operator) error {
 	b.add(result{Scenario: s, Figure: "p50", Value: ms(res.lat.percentile(50)), Unit: "ms", Ceiling: new(ms(b.secretCeiling.lat.percentile(50)))})
 	b.add(result{Scenario: s, Figure: "p99", Value: ms(res.lat.percentile(99)), Unit: "ms", Ceiling: new(ms(b.secretCeiling.lat.percentile(99))), Aim: "< 100 ms"})
 	return readYourWrites(c, op, 100)
+}
+
+// issueAloneAndAt64 measures the two issue figures token slices (issue 23) are judged by, for
+// today's layout, each beside client-go creating token Secrets the same way in the same run: a
+// single POST /app/token with nothing else in flight (p50, n/10 one after another), and issuing
+// at 64 connections against 64 creates in flight.
+func (b *bench) issueAloneAndAt64(ctx context.Context, op *operator) error {
+	alone := max(b.issue/10, 20)
+	logf("issue: %d tokens one at a time and %d at 64 connections, each beside client-go creating as many Secrets", alone, b.issue)
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
+	defer c.CloseIdleConnections()
+	post := func(int) error {
+		_, err := postToken(c, op.httpURL, "")
+		return err
+	}
+	create := func(int) error { return b.c.Create(ctx, tokenSecret(nsCeiling, time.Hour)) }
+	var runs [4]loadResult
+	for i, run := range []struct {
+		n, conns int
+		job      func(int) error
+	}{{alone, 1, create}, {alone, 1, post}, {b.issue, 64, create}, {b.issue, 64, post}} {
+		var err error
+		if runs[i], err = fixedWork(run.n, run.conns, run.job); err != nil {
+			return err
+		}
+	}
+	b.add(result{Scenario: "issue over HTTP, one at a time", Figure: "p50", Value: ms(runs[1].lat.percentile(50)), Unit: "ms",
+		Ceiling: new(ms(runs[0].lat.percentile(50))), Aim: "ratio <= 1.2 (issue 23 keeps it)"})
+	b.add(result{Scenario: "issue over HTTP, 64 conns", Figure: "throughput", Value: runs[3].perSecond, Unit: "tokens/s",
+		Ceiling: new(runs[2].perSecond), Aim: "ratio >= 4 with token slices (issue 23)"})
+	return nil
 }
 
 // readYourWrites issues n tokens and validates each on the same replica the moment its
