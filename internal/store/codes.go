@@ -94,7 +94,7 @@ func (s *Store) IssueCode(ctx context.Context, namespace string, req CodeRequest
 			err = s.Client.Create(ctx, otp.NewSecret(key.Namespace, key.Name, next))
 		} else {
 			otp.Write(live, next)
-			err = s.Client.Update(ctx, live)
+			err = s.writeBack(ctx, live)
 		}
 		issued, wait = c, 0
 		return err
@@ -132,7 +132,7 @@ func (s *Store) VerifyCode(ctx context.Context, namespace string, f CodeFor, pre
 			return nil
 		}
 		otp.Write(live, next)
-		err = s.Client.Update(ctx, live)
+		err = s.writeBack(ctx, live)
 		if apierrors.IsNotFound(err) {
 			verdict, left = otp.Dead, 0 // deleted since the read: no code is live
 			return nil
@@ -186,8 +186,7 @@ func (s *Store) SweepCodes(ctx context.Context, namespace string) (int, error) {
 			if st, err := otp.Read(secret); err == nil && !st.Removable(now) {
 				continue
 			}
-			uid, rv := secret.UID, secret.ResourceVersion
-			err := s.Client.Delete(ctx, secret, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+			err := s.deleteSecret(ctx, client.ObjectKeyFromObject(secret), secret.UID, secret.ResourceVersion)
 			if done, err := tookEffect(err); err != nil {
 				return deleted, err
 			} else if done {

@@ -91,6 +91,13 @@ func (s *Store) IssueHTTP(ctx context.Context, namespace string, issued token.Is
 // with a Conflict rather than overwrite a newer write: of two writers, one wins.
 func (s *Store) Update(ctx context.Context, secret *corev1.Secret) error {
 	s.seal(secret)
+	return s.writeBack(ctx, secret)
+}
+
+// writeBack writes a Secret read from the API server and changed, with the resourceVersion it
+// was read with: of two writers, one wins and the other gets a Conflict. Every such write of
+// the store (token Secrets, one-time codes) goes through here.
+func (s *Store) writeBack(ctx context.Context, secret *corev1.Secret) error {
 	return s.Client.Update(ctx, secret)
 }
 
@@ -126,7 +133,8 @@ func (s *Store) Expire(ctx context.Context, rec *token.Record) (bool, error) {
 // deleteSecret deletes the Secret of key if it is still the one with uid (and, with rv, still
 // that version of it), and forgets it in the index when it is gone: deleted now, not
 // found, or (without rv) replaced by a newer Secret, which the UID precondition reports as a
-// Conflict. It returns the API server's answer.
+// Conflict (a Secret the index does not hold, such as a code's, is forgotten by no one). It
+// returns the API server's answer. Every delete of the store goes through here.
 func (s *Store) deleteSecret(ctx context.Context, key types.NamespacedName, uid types.UID, rv string) error {
 	pre := client.Preconditions{UID: &uid}
 	if rv != "" {
