@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -194,11 +195,25 @@ func TestWrongAnswerCount(t *testing.T) {
 func TestManyCallers(t *testing.T) {
 	var mu sync.Mutex
 	writes, items := 0, 0
-	c := &Committer[int]{MaxInFlight: 4, Write: func(_ context.Context, batch []int) []error {
-		time.Sleep(time.Millisecond) // an API write's latency
+	var c *Committer[int]
+	var handed atomic.Int64 // items given to a write so far
+	c = &Committer[int]{MaxInFlight: 4, Write: func(_ context.Context, batch []int) []error {
+		handed.Add(int64(len(batch)))
 		mu.Lock()
 		writes, items = writes+1, items+len(batch)
+		first := writes <= 4
 		mu.Unlock()
+		// The first writes in flight last until every caller has arrived (an API write's
+		// latency, under load): whatever queued meanwhile goes into the next writes.
+		for first {
+			c.mu.Lock()
+			arrived := int64(len(c.queue)) + handed.Load()
+			c.mu.Unlock()
+			if arrived >= 2000 {
+				break
+			}
+			runtime.Gosched()
+		}
 		return make([]error, len(batch))
 	}}
 	var wg sync.WaitGroup
