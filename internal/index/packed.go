@@ -17,6 +17,7 @@ limitations under the License.
 package index
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"slices"
 
@@ -48,24 +49,10 @@ type packedSlice struct {
 // packedIDs maps every token id to the slice that holds it.
 type packedIDs map[token.BinaryID]*packedSlice
 
-// kinds interns the Kinds of entries: one per issuer and purpose without metadata.
-type kinds map[token.Kind]*token.Kind
-
-func (k kinds) of(issuer, purpose, metadata string) *token.Kind {
-	key := token.Kind{Issuer: issuer, Purpose: purpose, Metadata: metadata}
-	if metadata == "" {
-		if shared, ok := k[key]; ok {
-			return shared
-		}
-		k[key] = &key
-	}
-	return &key
-}
-
 func entryOf(r token.SliceRecord, k kinds) packedEntry {
 	e := packedEntry{id: r.ID, digest: r.Digest, issuedAt: r.IssuedAt, expiresAt: r.ExpiresAt, usesLeft: r.UsesLeft}
 	if r.Subject != "" || r.Purpose != "" || r.Issuer != "" || r.Metadata != "" {
-		e.about = &token.About{Subject: r.Subject, Kind: k.of(r.Issuer, r.Purpose, r.Metadata)}
+		e.about = &token.About{Subject: r.Subject, Kind: k.intern(&token.Kind{Issuer: r.Issuer, Purpose: r.Purpose, Metadata: r.Metadata})}
 	}
 	return e
 }
@@ -132,11 +119,4 @@ func (s *packedSlice) find(id token.BinaryID, digest token.Digest) *packedEntry 
 
 func lessID(a, b token.BinaryID) bool { return compareID(a, b) < 0 }
 
-func compareID(a, b token.BinaryID) int {
-	for i := range a {
-		if a[i] != b[i] {
-			return int(a[i]) - int(b[i])
-		}
-	}
-	return 0
-}
+func compareID(a, b token.BinaryID) int { return bytes.Compare(a[:], b[:]) }

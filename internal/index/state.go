@@ -33,7 +33,7 @@ type state struct {
 	// namespaces interns namespace names: every Record of a namespace shares one string.
 	namespaces map[string]string
 	// kinds interns the Kinds of tokens issued over HTTP without metadata (internKind).
-	kinds map[token.Kind]*token.Kind
+	kinds kinds
 	// keys holds the key of every Record, in order of namespace and name, for Page. A key is
 	// added or removed only when a Secret appears or goes: a change to an indexed Secret (most
 	// watch events) leaves it alone.
@@ -58,7 +58,7 @@ func newState() state {
 		byID:       map[token.BinaryID]*token.Record{},
 		moreByID:   map[token.BinaryID][]*token.Record{},
 		namespaces: map[string]string{},
-		kinds:      map[token.Kind]*token.Kind{},
+		kinds:      kinds{},
 		keys:       btree.NewG(keysDegree, keyLess),
 		subjects:   btree.NewG(keysDegree, subjectLess),
 		issuers:    map[string]int{},
@@ -184,14 +184,24 @@ func (s *state) unlink(id token.BinaryID, rec *token.Record) {
 // HTTP without metadata: the few issuers and purposes are shared by many tokens. A
 // TokenRequest's Kind (its issuer is its own) and one with metadata stay the Record's.
 func (s *state) internKind(rec *token.Record) *token.Kind {
-	k := rec.About.Kind
-	if rec.Controller != nil || k.Metadata != "" {
+	if rec.Controller != nil {
+		return rec.About.Kind
+	}
+	return s.kinds.intern(rec.About.Kind)
+}
+
+// kinds interns Kinds: one per issuer and purpose without metadata.
+type kinds map[token.Kind]*token.Kind
+
+// intern is the one Kind equal to k when k has no metadata (k itself the first time), else k.
+func (m kinds) intern(k *token.Kind) *token.Kind {
+	if k.Metadata != "" {
 		return k
 	}
-	if shared, ok := s.kinds[*k]; ok {
+	if shared, ok := m[*k]; ok {
 		return shared
 	}
-	s.kinds[*k] = k
+	m[*k] = k
 	return k
 }
 
