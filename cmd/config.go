@@ -52,6 +52,8 @@ type config struct {
 	// replicaName names this replica's heartbeat Secret.
 	replicaName  string
 	maxStaleness time.Duration
+	// httpTokenLayout is --http-token-layout: where tokens issued over HTTP are stored.
+	httpTokenLayout string
 
 	// httpMaxTTL is --http-max-ttl; api.MaxTTL is the bound it and --max-ttl make together.
 	httpMaxTTL time.Duration
@@ -62,6 +64,12 @@ type config struct {
 	baseline     server.Baseline
 	zap          zap.Options
 }
+
+// The values of --http-token-layout.
+const (
+	layoutSlices  = "slices"
+	layoutSecrets = "secrets"
+)
 
 // parseConfig reads the flags in args, and the environment through getenv, into a config and
 // checks it before anything touches a cluster: an error names the flag or variable at fault.
@@ -117,6 +125,8 @@ func (c *config) validate() error {
 	check(api.IssueBurst < 1, "--http-issue-burst must be at least 1, got %d", api.IssueBurst)
 	check(api.CodeLimit.Count < 1, "--code-issue-limit must be at least 1, got %d", api.CodeLimit.Count)
 	check(api.CodeLimit.Window < time.Second, "--code-issue-window must be at least 1s, got %s", api.CodeLimit.Window)
+	check(c.httpTokenLayout != layoutSlices && c.httpTokenLayout != layoutSecrets,
+		"--http-token-layout must be %q or %q, got %q", layoutSlices, layoutSecrets, c.httpTokenLayout)
 	check(api.MaxLiveTokens < 0, "--http-max-live-tokens must be 0 (no cap) or more, got %d", api.MaxLiveTokens)
 	check((api.TLSCertFile == "") != (api.TLSKeyFile == ""), "--http-tls-cert-file and --http-tls-key-file go together")
 	check(c.tokenRequest.MaxConcurrentReconciles < 1, "--tokenrequest-workers must be at least 1, got %d",
@@ -201,6 +211,9 @@ func bindHTTPFlags(fs *flag.FlagSet, c *config, env environment) {
 	fs.Float64Var(&api.IssuesPerSecond, "http-issue-rate", server.DefaultIssuesPerSecond,
 		"Tokens a client may issue over HTTP per second before 429 (0: no limit).")
 	fs.IntVar(&api.IssueBurst, "http-issue-burst", server.DefaultIssueBurst, "Tokens a client may issue over HTTP at once.")
+	fs.StringVar(&c.httpTokenLayout, "http-token-layout", layoutSlices, "Where tokens issued over HTTP are stored: "+
+		"\""+layoutSlices+"\", up to 100 per token slice Secret grouped by expiry window, written by group commit; or \""+
+		layoutSecrets+"\", a Secret per token (the layout before token slices). Either way every replica reads both.")
 	fs.IntVar(&api.MaxLiveTokens, "http-max-live-tokens", server.DefaultMaxLiveTokens,
 		"Live tokens issued over HTTP (in every namespace) beyond which POST /app/token answers 507 (0: no cap); "+
 			"every replica holds every token, so this bounds its memory.")

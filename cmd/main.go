@@ -168,6 +168,9 @@ func setup(mgr ctrl.Manager, c *config) error {
 	}
 	// The one writer of token Secrets, for the controllers and the HTTP API alike.
 	tokenStore := store.New(mgr.GetClient(), mgr.GetAPIReader(), tokens, nil)
+	if c.httpTokenLayout == layoutSlices {
+		tokenStore.UseSlices(c.replicaName)
+	}
 	if err := setupControllers(mgr, c, tokens, tokenStore); err != nil {
 		return err
 	}

@@ -62,9 +62,13 @@ func (x *Index) notify(old, updated *token.Record) {
 }
 
 // Put indexes a Secret this replica has just written, as the API server answered the write,
-// unless the index already holds that Secret: the watch's own event for it then only
-// confirms it. It lets a writer read its own write at once.
+// unless the index already holds that Secret (for a token slice: that version of it or a
+// newer one): the watch's own event for it then only confirms it. It lets a writer read its
+// own write at once.
 func (x *Index) Put(secret *corev1.Secret) {
+	if x.applySlice(secret) {
+		return
+	}
 	rec, ok := x.convert(secret)
 	if !ok {
 		return
@@ -100,6 +104,9 @@ func (x *Index) Apply(secret *corev1.Secret, deleted bool) {
 		x.Forget(key, secret.UID)
 		return
 	}
+	if x.applySlice(secret) {
+		return
+	}
 	rec, ok := x.convert(secret)
 	if !ok {
 		x.Forget(key, secret.UID)
@@ -131,6 +138,12 @@ func (x *Index) NewSnapshot() *Snapshot {
 // Add reads one listed Secret into the snapshot; a Secret that is not a token Secret is
 // skipped.
 func (s *Snapshot) Add(secret *corev1.Secret) {
+	if rec, records, admit, ok, isSlice := s.index.readSlice(secret); isSlice {
+		if ok {
+			s.state.setSlice(&rec, secret.ResourceVersion, records, admit)
+		}
+		return
+	}
 	if rec, ok := s.index.convert(secret); ok {
 		s.state.set(&rec)
 	}

@@ -15,7 +15,9 @@ limitations under the License.
 */
 
 // Package index is the operator's in-memory view of every token Secret: one compact
-// token.Record per Secret, found by the Secret's key or by the id of a token it holds. It is
+// token.Record per Secret, found by the Secret's key or by the id of a token it holds, and for
+// each token slice (up to 100 tokens issued over HTTP in one Secret) a packed entry per token
+// (packed.go, slices.go), changed entry by entry as the slice changes. It is
 // a pure view: it makes no API call and reads no clock (every query that depends on the time
 // takes it). Package indexsync fills it from a list and watch of the token Secrets, the token
 // store (package store) tells it of its own writes at once, the HTTP API reads it, and the
@@ -24,6 +26,7 @@ limitations under the License.
 package index
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -110,7 +113,8 @@ func (x *Index) Get(key types.NamespacedName) (*token.Record, bool) {
 
 // Find returns the Record of a live (not deleting) Secret that holds a token with this id
 // and digest and may prove it (token.Record.Proves), and which of its tokens that is; nil
-// when there is none. Comparing digests is constant time.
+// when there is none. A token of a slice is answered as its own Record (token.PackedEntry),
+// built for the call. Comparing digests is constant time.
 func (x *Index) Find(id token.BinaryID, digest token.Digest) (*token.Record, token.Slot) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
@@ -126,6 +130,11 @@ func (x *Index) Find(id token.BinaryID, digest token.Digest) (*token.Record, tok
 		}
 		return true
 	})
+	if found == nil {
+		if r, ok := x.state.findInSlice(id, digest); ok {
+			found, slot = &r, token.SlotCurrent
+		}
+	}
 	return found, slot
 }
 
@@ -145,6 +154,11 @@ func (x *Index) ByID(id token.BinaryID) *token.Record {
 		}
 		return found == nil
 	})
+	if found == nil {
+		if r, ok := x.state.sliceByID(id); ok {
+			found = &r
+		}
+	}
 	return found
 }
 
@@ -161,31 +175,68 @@ func (x *Index) Expired(now time.Time) []*token.Record {
 	return out
 }
 
-// Page returns, in order of namespace and name, the Records of the first limit Secrets after
-// the key after (the zero key: from the start), and whether more follow. It walks the sorted
-// keys from after: a page costs O(limit + log N), whatever the index holds.
-func (x *Index) Page(after types.NamespacedName, limit int) ([]*token.Record, bool) {
+// Position is where a token is in the order of a listing: by namespace and name of its
+// Secret, then by token id among the tokens of one slice. ID is "" for a token Secret of its
+// own.
+type Position struct {
+	Namespace, Name, ID string
+}
+
+// PositionOf is the position of a Record's token.
+func PositionOf(rec *token.Record) Position {
+	p := Position{Namespace: rec.Namespace, Name: rec.Name}
+	if rec.Packing == token.PackedEntry {
+		p.ID = rec.Current.ID.String()
+	}
+	return p
+}
+
+// Compare orders positions: -1, 0 or +1.
+func (p Position) Compare(o Position) int {
+	return cmp.Or(cmp.Compare(p.Namespace, o.Namespace), cmp.Compare(p.Name, o.Name), cmp.Compare(p.ID, o.ID))
+}
+
+// Page returns, in order of position, the Records of the first limit tokens after the
+// position after (the zero position: from the start), and whether more follow: a token
+// Secret's own Record, or one built for each token of a slice. It walks the sorted keys from
+// after: a page costs O(limit + log N), whatever the index holds.
+func (x *Index) Page(after Position, limit int) ([]*token.Record, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	out := make([]*token.Record, 0, min(limit, x.state.keys.Len()))
 	more := false
-	x.state.keys.AscendGreaterOrEqual(after, func(key types.NamespacedName) bool {
-		if key == after {
+	add := func(rec *token.Record) bool {
+		if PositionOf(rec).Compare(after) <= 0 {
 			return true
 		}
 		if len(out) == limit {
 			more = true
 			return false
 		}
-		out = append(out, x.state.byKey[key])
+		out = append(out, rec)
+		return true
+	}
+	from := types.NamespacedName{Namespace: after.Namespace, Name: after.Name}
+	x.state.keys.AscendGreaterOrEqual(from, func(key types.NamespacedName) bool {
+		rec := x.state.byKey[key]
+		if rec.Packing != token.PackedSlice {
+			return add(rec)
+		}
+		ps := x.state.slices[key]
+		for i := range ps.entries {
+			r := ps.recordOf(&ps.entries[i])
+			if !add(&r) {
+				return false
+			}
+		}
 		return true
 	})
 	return out, more
 }
 
-// BySubject calls fn, in order of namespace and name, for every Record of a token issued by
-// issuer (token.Record.Issuer) for subject, until fn returns false. It costs O(log N + the
-// subject's Records). fn runs under the index's read lock: it must not call the index.
+// BySubject calls fn, in order of position, for every Record of a token issued by issuer
+// (token.Record.Issuer) for subject, until fn returns false. It costs O(log N + the
+// subject's tokens). fn runs under the index's read lock: it must not call the index.
 func (x *Index) BySubject(issuer, subject string, fn func(*token.Record) bool) {
 	if subject == "" {
 		return
@@ -195,13 +246,37 @@ func (x *Index) BySubject(issuer, subject string, fn func(*token.Record) bool) {
 	}
 	x.mu.RLock()
 	defer x.mu.RUnlock()
+	var own []*token.Record
 	pivot := &token.Record{About: &token.About{Subject: subject, Kind: &token.Kind{Issuer: issuer}}}
 	x.state.subjects.AscendGreaterOrEqual(pivot, func(r *token.Record) bool {
 		if r.About.Kind.Issuer != issuer || r.About.Subject != subject {
 			return false
 		}
-		return fn(r)
+		own = append(own, r)
+		return true
 	})
+	var packed []*token.Record
+	x.state.sliceSubjects.AscendGreaterOrEqual(sliceSubject{about: pivot.About}, func(it sliceSubject) bool {
+		if it.about.Kind.Issuer != issuer || it.about.Subject != subject {
+			return false
+		}
+		if r, ok := it.slice.entry(it.id); ok {
+			packed = append(packed, &r)
+		}
+		return true
+	})
+	// Both are in order of position: merge them.
+	for len(own)+len(packed) > 0 {
+		var next *token.Record
+		if len(packed) == 0 || len(own) > 0 && PositionOf(own[0]).Compare(PositionOf(packed[0])) < 0 {
+			next, own = own[0], own[1:]
+		} else {
+			next, packed = packed[0], packed[1:]
+		}
+		if !fn(next) {
+			return
+		}
+	}
 }
 
 // Issuers is every issuer of a token with a subject (token.Record.Issuer's names).
@@ -225,10 +300,11 @@ func keyLess(a, b types.NamespacedName) bool {
 
 // Census is what the index holds in one namespace, for the metrics.
 type Census struct {
-	// HTTP counts the live token Secrets issued over HTTP.
+	// HTTP counts the live tokens issued over HTTP (each token of a slice counts).
 	HTTP int
-	// Lingering counts the token Secrets, of any source, whose token expired before the
-	// cutoff and that are still there: the expiry controller deletes them within seconds.
+	// Lingering counts the tokens, of any source, whose Secret expired before the cutoff and
+	// is still there (a slice's tokens once the slice has): the expiry controller deletes
+	// them within seconds.
 	Lingering int
 }
 
@@ -245,11 +321,15 @@ func (x *Index) CensusByNamespace(cutoff time.Time) map[string]Census {
 			c = &Census{}
 			counts[r.Namespace] = c
 		}
+		n := 1
+		if r.Packing == token.PackedSlice {
+			n = len(x.state.slices[r.Key()].entries) // the slice's tokens, not the Secret
+		}
 		if r.Source == token.SourceHTTP && !r.Deleting {
-			c.HTTP++
+			c.HTTP += n
 		}
 		if r.Expired(cutoff) {
-			c.Lingering++
+			c.Lingering += n
 		}
 	}
 	out := make(map[string]Census, len(counts))

@@ -227,7 +227,7 @@ func TestPage(t *testing.T) {
 	}
 	for _, limit := range []int{1, 4, 7, 21, 100} {
 		var got []string
-		after := types.NamespacedName{}
+		after := Position{}
 		for pages := 0; ; pages++ {
 			if pages > 21 {
 				t.Fatalf("limit %d: no end", limit)
@@ -242,7 +242,7 @@ func TestPage(t *testing.T) {
 			if !more {
 				break
 			}
-			after = recs[len(recs)-1].Key()
+			after = PositionOf(recs[len(recs)-1])
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("limit %d: paged %v, want %v", limit, got, want)
@@ -271,7 +271,7 @@ func TestPage(t *testing.T) {
 // pageAll pages through x limit at a time and returns the keys.
 func pageAll(x *Index, limit int) []string {
 	var got []string
-	after := types.NamespacedName{}
+	after := Position{}
 	for {
 		recs, more := x.Page(after, limit)
 		for _, r := range recs {
@@ -280,7 +280,7 @@ func pageAll(x *Index, limit int) []string {
 		if !more {
 			return got
 		}
-		after = recs[len(recs)-1].Key()
+		after = PositionOf(recs[len(recs)-1])
 	}
 }
 

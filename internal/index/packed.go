@@ -19,39 +19,57 @@ package index
 import (
 	"bytes"
 	"crypto/subtle"
+	"math"
 	"slices"
 
 	"github.com/tokenops/token-operator/internal/token"
 )
 
-// The index's form of a token slice (issue 23), measured but not yet used: one packedSlice
-// per slice Secret, its tokens in fixed-size entries in id order, and one map from every
-// token id to its slice (packedIDs). What a slice event changes is applied entry by entry
-// (packedSlice.update): the tokens it did not change keep their entries.
+// The index's form of a token slice (issue 23): one packedSlice per slice Secret, its tokens
+// in fixed-size entries in id order, and one map from every token id to its slice
+// (packedIDs). What a slice event changes is applied entry by entry (packedSlice.update): the
+// tokens it did not change keep their entries.
 
-// packedEntry is one token of a slice: 72 bytes, plus what About points to (a subject of its
+// packedEntry is one token of a slice: 64 bytes, plus what About points to (a subject of its
 // own, a Kind shared by every token of one issuer and purpose without metadata).
 type packedEntry struct {
-	id                  token.BinaryID
-	digest              token.Digest
-	issuedAt, expiresAt int64
-	// usesLeft is the token's use count, token.Unlimited for none.
-	usesLeft int64
+	id        token.BinaryID
+	digest    token.Digest
+	expiresAt int64
+	// lifetime is expiresAt less the issue time, in seconds (at most --http-max-ttl).
+	lifetime uint32
+	// usesLeft is the token's use count (at most MaxUses), token.Unlimited for none.
+	usesLeft int32
 	about    *token.About
+}
+
+// narrow fits a record's lifetime and use count into an entry's fields; a value beyond them
+// (a record edited by hand: the use count is not sealed) reads as the largest one.
+func narrow(r token.SliceRecord) (lifetime uint32, usesLeft int32) {
+	return uint32(min(max(r.ExpiresAt-r.IssuedAt, 0), math.MaxUint32)), int32(min(r.UsesLeft, math.MaxInt32)) //nolint:gosec // both bounded just before
 }
 
 // packedSlice is the index's form of one slice Secret.
 type packedSlice struct {
-	namespace, name string
-	entries         []packedEntry
+	// rec is the Record of the slice Secret itself (token.PackedSlice), the one byKey holds.
+	rec *token.Record
+	// rv is the resourceVersion of the Secret entries were read from: an older one (a write's
+	// answer that arrives after the watch's newer event) changes nothing.
+	rv      string
+	entries []packedEntry
 }
 
 // packedIDs maps every token id to the slice that holds it.
 type packedIDs map[token.BinaryID]*packedSlice
 
-func entryOf(r token.SliceRecord, k kinds) packedEntry {
-	e := packedEntry{id: r.ID, digest: r.Digest, issuedAt: r.IssuedAt, expiresAt: r.ExpiresAt, usesLeft: r.UsesLeft}
-	if r.Subject != "" || r.Purpose != "" || r.Issuer != "" || r.Metadata != "" {
+// entryOf is r's entry; it keeps prev's About when r says the same of whom and what for.
+func entryOf(r token.SliceRecord, k kinds, prev *packedEntry) packedEntry {
+	e := packedEntry{id: r.ID, digest: r.Digest, expiresAt: r.ExpiresAt}
+	e.lifetime, e.usesLeft = narrow(r)
+	switch {
+	case prev != nil && prev.sameAbout(r):
+		e.about = prev.about
+	case r.Subject != "" || r.Purpose != "" || r.Issuer != "" || r.Metadata != "":
 		e.about = &token.About{Subject: r.Subject, Kind: k.intern(&token.Kind{Issuer: r.Issuer, Purpose: r.Purpose, Metadata: r.Metadata})}
 	}
 	return e
@@ -59,52 +77,74 @@ func entryOf(r token.SliceRecord, k kinds) packedEntry {
 
 // same reports whether an entry already says what r says.
 func (e *packedEntry) same(r token.SliceRecord) bool {
+	lifetime, usesLeft := narrow(r)
+	return e.digest == r.Digest && e.expiresAt == r.ExpiresAt && e.lifetime == lifetime && e.usesLeft == usesLeft && e.sameAbout(r)
+}
+
+// sameAbout reports whether an entry says what r says of whom and what the token is for.
+func (e *packedEntry) sameAbout(r token.SliceRecord) bool {
 	var subject, issuer, purpose, metadata string
 	if e.about != nil {
 		subject, issuer, purpose, metadata = e.about.Subject, e.about.Kind.Issuer, e.about.Kind.Purpose, e.about.Kind.Metadata
 	}
-	return e.digest == r.Digest && e.issuedAt == r.IssuedAt && e.expiresAt == r.ExpiresAt && e.usesLeft == r.UsesLeft &&
-		subject == r.Subject && issuer == r.Issuer && purpose == r.Purpose && metadata == r.Metadata
+	return subject == r.Subject && issuer == r.Issuer && purpose == r.Purpose && metadata == r.Metadata
 }
 
 // update makes s hold records (in id order, as token.SliceRecords reads them), changing only
-// the entries that differ, and keeps ids in step; it answers the ids it added, changed and
-// removed.
-func (s *packedSlice) update(records []token.SliceRecord, ids packedIDs, k kinds) (added, changed, removed []token.BinaryID) {
+// the entries that differ. A record new or changed is held only if admit says so (nil:
+// every one); one refused is as absent. changed is told of every entry added (old nil),
+// changed or removed (updated nil), with copies that are valid during the call only.
+func (s *packedSlice) update(records []token.SliceRecord, k kinds, admit func(token.SliceRecord) bool,
+	changed func(old, updated *packedEntry)) {
 	next := make([]packedEntry, 0, len(records))
 	old := s.entries
 	i := 0
 	for _, r := range records {
 		for i < len(old) && lessID(old[i].id, r.ID) {
-			removed = append(removed, old[i].id)
+			changed(&old[i], nil)
+			i++
+		}
+		var prev *packedEntry
+		if i < len(old) && old[i].id == r.ID {
+			prev = &old[i]
 			i++
 		}
 		switch {
-		case i < len(old) && old[i].id == r.ID && old[i].same(r):
-			next = append(next, old[i]) // unchanged: its About and all
-			i++
-		case i < len(old) && old[i].id == r.ID:
-			next = append(next, entryOf(r, k))
-			changed = append(changed, r.ID)
-			i++
-		default:
-			next = append(next, entryOf(r, k))
-			added = append(added, r.ID)
+		case prev != nil && prev.same(r):
+			next = append(next, *prev) // unchanged: its About and all
+		case admit == nil || admit(r):
+			next = append(next, entryOf(r, k, prev))
+			changed(prev, &next[len(next)-1])
+		case prev != nil:
+			changed(prev, nil)
 		}
 	}
 	for ; i < len(old); i++ {
-		removed = append(removed, old[i].id)
+		changed(&old[i], nil)
 	}
 	s.entries = slices.Clip(next)
-	for _, id := range removed {
-		if ids[id] == s {
-			delete(ids, id)
-		}
+}
+
+// entry is the Record of the token with this id in s, if s holds it.
+func (s *packedSlice) entry(id token.BinaryID) (token.Record, bool) {
+	i, ok := slices.BinarySearchFunc(s.entries, id, func(e packedEntry, id token.BinaryID) int { return compareID(e.id, id) })
+	if !ok {
+		return token.Record{}, false
 	}
-	for _, id := range added {
-		ids[id] = s
+	return s.recordOf(&s.entries[i]), true
+}
+
+// recordOf is the Record of one of s's entries.
+func (s *packedSlice) recordOf(e *packedEntry) token.Record {
+	return token.EntryOf(s.rec, e.id, e.digest, e.expiresAt-int64(e.lifetime), e.expiresAt, int64(e.usesLeft), e.about)
+}
+
+// live is how many tokens s holds that count as live HTTP tokens (Census.HTTP).
+func (s *packedSlice) live() int {
+	if s.rec.Source != token.SourceHTTP || s.rec.Deleting {
+		return 0
 	}
-	return added, changed, removed
+	return len(s.entries)
 }
 
 // find is the entry of the token with this id and digest in s, nil for none (the digest

@@ -24,6 +24,7 @@ import (
 	"testing"
 
 	"github.com/tokenops/token-operator/internal/token"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 func packedRecord(edit func(*token.SliceRecord)) token.SliceRecord {
@@ -43,25 +44,34 @@ func sortedRecords(rs ...token.SliceRecord) []token.SliceRecord {
 	return rs
 }
 
+// sliceRec is the Record of a slice Secret, as token.SliceOf reads it.
+func sliceRec(name string) *token.Record {
+	return &token.Record{Namespace: "tokens", Name: name, UID: types.UID(name), Source: token.SourceHTTP,
+		UsesLeft: token.Unlimited, Intact: true, Packing: token.PackedSlice, Sealed: true}
+}
+
 func TestPackedSliceUpdate(t *testing.T) {
-	ids, k := packedIDs{}, kinds{}
+	st := newState()
 	a, b, c := packedRecord(nil), packedRecord(func(r *token.SliceRecord) { r.UsesLeft = 2 }),
 		packedRecord(func(r *token.SliceRecord) { r.Subject, r.Purpose = "user-42", "login" })
-	s := &packedSlice{namespace: "tokens", name: "slice-1"}
-	added, changed, removed := s.update(sortedRecords(a, b, c), ids, k)
-	if len(added) != 3 || len(changed)+len(removed) != 0 || len(ids) != 3 {
-		t.Fatalf("first update: +%d ~%d -%d, %d ids", len(added), len(changed), len(removed), len(ids))
+	st.setSlice(sliceRec("slice-1"), "", sortedRecords(a, b, c), nil)
+	s := st.slices[types.NamespacedName{Namespace: "tokens", Name: "slice-1"}]
+	if len(s.entries) != 3 || len(st.sliceIDs) != 3 || st.sliceSubjects.Len() != 1 || st.liveHTTP != 3 {
+		t.Fatalf("first update: %d entries, %d ids, %d subjects, %d live", len(s.entries), len(st.sliceIDs), st.sliceSubjects.Len(), st.liveHTTP)
 	}
 	cAbout := s.find(c.ID, c.Digest).about
 
-	// A use of b spent, a revoked, d appended: only those three change.
+	// A use of b spent, a revoked, d appended, and e refused by its seal: only those change.
 	b2 := b
 	b2.UsesLeft = 1
-	d := packedRecord(nil)
-	added, changed, removed = s.update(sortedRecords(b2, c, d), ids, k)
-	if !slices.Equal(added, []token.BinaryID{d.ID}) || !slices.Equal(changed, []token.BinaryID{b.ID}) ||
-		!slices.Equal(removed, []token.BinaryID{a.ID}) {
-		t.Errorf("second update: +%v ~%v -%v", added, changed, removed)
+	d, e := packedRecord(nil), packedRecord(nil)
+	var seen []token.BinaryID
+	st.setSlice(sliceRec("slice-1"), "", sortedRecords(b2, c, d, e), func(r token.SliceRecord) bool {
+		seen = append(seen, r.ID)
+		return r.ID != e.ID
+	})
+	if !slices.Equal(sortedIDs(seen...), sortedIDs(b.ID, d.ID, e.ID)) {
+		t.Errorf("admit asked of %v, want b, d and e only", seen)
 	}
 	if s.find(c.ID, c.Digest).about != cAbout {
 		t.Error("an unchanged token's entry was rebuilt")
@@ -69,17 +79,33 @@ func TestPackedSliceUpdate(t *testing.T) {
 	if e := s.find(b.ID, b.Digest); e == nil || e.usesLeft != 1 {
 		t.Errorf("b after a spent use: %+v", e)
 	}
-	if s.find(a.ID, a.Digest) != nil || ids[a.ID] != nil {
+	if s.find(a.ID, a.Digest) != nil || st.sliceIDs[a.ID] != nil {
 		t.Error("a revoked token is still found")
+	}
+	if s.find(e.ID, e.Digest) != nil || st.sliceIDs[e.ID] != nil {
+		t.Error("a refused record is found")
 	}
 	wrong := c.Digest
 	wrong[0] ^= 1
 	if s.find(c.ID, wrong) != nil {
 		t.Error("a wrong digest finds a token")
 	}
-	if ids[d.ID] != s || len(ids) != 3 {
-		t.Errorf("ids: %d, d in %v", len(ids), ids[d.ID])
+	if st.sliceIDs[d.ID] != s || len(st.sliceIDs) != 3 || st.liveHTTP != 3 {
+		t.Errorf("ids: %d, d in %v, %d live", len(st.sliceIDs), st.sliceIDs[d.ID], st.liveHTTP)
 	}
+	if r, ok := st.findInSlice(c.ID, c.Digest); !ok || r.Subject() != "user-42" || r.Packing != token.PackedEntry || r.Name != "slice-1" {
+		t.Errorf("c's Record: %+v", r)
+	}
+	st.remove(types.NamespacedName{Namespace: "tokens", Name: "slice-1"})
+	if len(st.sliceIDs)+st.sliceSubjects.Len()+st.liveHTTP+len(st.byKey)+st.keys.Len() != 0 {
+		t.Errorf("after the slice is gone: %d ids, %d subjects, %d live, %d keys", len(st.sliceIDs), st.sliceSubjects.Len(), st.liveHTTP, st.keys.Len())
+	}
+}
+
+func sortedIDs(ids ...token.BinaryID) []token.BinaryID {
+	ids = slices.Clone(ids)
+	slices.SortFunc(ids, compareID)
+	return ids
 }
 
 // TestPackedMemory measures what the packed form holds per token at 100 000 tokens in slices
@@ -99,9 +125,8 @@ func TestPackedMemory(t *testing.T) {
 	} {
 		const n, per = 100_000, token.SliceCapacity
 		before := heapBytes()
-		ids, k := packedIDs{}, kinds{}
-		all := make([]*packedSlice, n/per)
-		for i := range all {
+		st := newState()
+		for i := range n / per {
 			records := make([]token.SliceRecord, 0, per) // as a slice event brings them: gone after the update
 			for j := range per {
 				records = append(records, packedRecord(func(r *token.SliceRecord) {
@@ -110,12 +135,10 @@ func TestPackedMemory(t *testing.T) {
 					}
 				}))
 			}
-			all[i] = &packedSlice{namespace: "tokens", name: fmt.Sprintf("slice-%05d", i)}
-			all[i].update(sortedRecords(records...), ids, k)
+			st.setSlice(sliceRec(fmt.Sprintf("slice-%05d", i)), "", sortedRecords(records...), nil)
 		}
 		perToken := float64(heapBytes()-before) / n
-		runtime.KeepAlive(all)
-		runtime.KeepAlive(ids)
+		runtime.KeepAlive(&st)
 		t.Logf("%s: %.0f bytes per token (Go heap after GC, %d tokens in slices of %d)", tt.name, perToken, n, per)
 		if perToken > tt.max {
 			t.Errorf("%s: %.0f bytes per token, more than %.0f", tt.name, perToken, tt.max)

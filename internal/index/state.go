@@ -42,11 +42,20 @@ type state struct {
 	// name: the Records of one issuer's subject are a range of it (BySubject), found in
 	// O(log N) and walked in O(their number), for a pointer per Record.
 	subjects *btree.BTreeG[*token.Record]
-	// issuers counts the Records in subjects of each issuer, for a lookup across issuers.
+	// issuers counts the Records in subjects and the tokens in sliceSubjects of each issuer,
+	// for a lookup across issuers.
 	issuers map[string]int
 	// liveHTTP counts the Records of live (not deleting) tokens issued over HTTP, kept by set
 	// and remove so that the HTTP API's cap on them costs no scan.
 	liveHTTP int
+	// slices are the index's form of the token slices (packed.go, slices.go): one per slice
+	// Secret, whose own Record byKey holds.
+	slices map[types.NamespacedName]*packedSlice
+	// sliceIDs finds the slice holding a token by its id.
+	sliceIDs packedIDs
+	// sliceSubjects holds every token of a slice with a subject, in the order of subjects,
+	// then by slice and id: what subjects is for Records.
+	sliceSubjects *btree.BTreeG[sliceSubject]
 }
 
 // keysDegree is the degree of the keys' B-tree: nodes of up to 63 keys, the library's usual.
@@ -62,6 +71,10 @@ func newState() state {
 		keys:       btree.NewG(keysDegree, keyLess),
 		subjects:   btree.NewG(keysDegree, subjectLess),
 		issuers:    map[string]int{},
+
+		slices:        map[types.NamespacedName]*packedSlice{},
+		sliceIDs:      packedIDs{},
+		sliceSubjects: btree.NewG(keysDegree, sliceSubjectLess),
 	}
 }
 
@@ -108,7 +121,9 @@ func (s *state) set(rec *token.Record) {
 }
 
 func (s *state) remove(key types.NamespacedName) {
-	if old, ok := s.byKey[key]; ok {
+	if old, ok := s.byKey[key]; ok && old.Packing == token.PackedSlice {
+		s.removeSlice(key)
+	} else if ok {
 		s.unlinkAll(old)
 		s.liveHTTP -= liveHTTP(old)
 		s.unsubject(old)
@@ -142,9 +157,10 @@ func subjectLess(a, b *token.Record) bool {
 	return keyLess(a.Key(), b.Key())
 }
 
-// liveHTTP is 1 for the Record of a live token issued over HTTP, as Census counts them.
+// liveHTTP is 1 for the Record of a live token issued over HTTP, as Census counts them (a
+// slice's tokens count as packedSlice.live).
 func liveHTTP(rec *token.Record) int {
-	if rec.Source == token.SourceHTTP && !rec.Deleting {
+	if rec.Source == token.SourceHTTP && !rec.Deleting && rec.Packing == token.PackedNone {
 		return 1
 	}
 	return 0

@@ -31,7 +31,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
@@ -116,10 +115,11 @@ func (x *Syncer) Start(ctx context.Context) error {
 	}
 }
 
-// selectors pick the token Secrets: our label and our type.
+// selectors pick the token Secrets, the token slices and the heartbeats: our label. (A field
+// selector on the type would pick one type only; the index skips any other Secret with our
+// label.)
 func selectors(opts *metav1.ListOptions) {
 	opts.LabelSelector = token.Selector().String()
-	opts.FieldSelector = fields.OneTermEqualSelector("type", string(token.SecretType)).String()
 }
 
 // relist lists every token Secret into a new snapshot and swaps it into the index, which

@@ -21,6 +21,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -67,4 +70,28 @@ func sliceSealInput(namespace, slice string, r token.SliceRecord) []byte {
 		r.UsesLeft = 0
 	}
 	return token.AppendSliceRecord(b, r)
+}
+
+// ReasonSliceRecord is why a record of a token slice is not admitted.
+const ReasonSliceRecord = "a token slice record that does not parse or whose seal does not verify"
+
+// CheckSlice decides whether the token slice s, read into rec (token.SliceOf), may hold
+// tokens at all: a slice holds HTTP tokens only, in --http-namespace only, controlled by no
+// one. Each of its records is then admitted only with its own seal (SliceVerifier); there is
+// no slice of an earlier version to admit without one.
+func (c *Checker) CheckSlice(s *corev1.Secret, rec *token.Record) Verdict {
+	switch {
+	case rec.Source != token.SourceHTTP:
+		return Verdict{Reason: ReasonUnknownSource}
+	case s.Namespace != c.HTTPNamespace || metav1.GetControllerOfNoCopy(s) != nil:
+		return Verdict{Reason: ReasonOutsideHTTPNamespace}
+	}
+	return Verdict{Admit: true, Sealed: true}
+}
+
+// SliceVerifier reports whether a record of the slice s carries its seal (VerifySliceRecord)
+// under the key the slice names and the keys in use.
+func (c *Checker) SliceVerifier(s *corev1.Secret) func(token.SliceRecord) bool {
+	keys, keyID := c.Keys(), s.Annotations[token.AnnotationSliceSealKey]
+	return func(r token.SliceRecord) bool { return keys.VerifySliceRecord(keyID, s.Namespace, s.Name, r) }
 }

@@ -32,8 +32,10 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -76,6 +78,58 @@ func secretOf(ctx context.Context, ns, name string) (*corev1.Secret, error) {
 	return s, k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, s)
 }
 
+// storedOf is where the HTTP token tok is stored, and its Record as the index reads it: the
+// token slice that holds its record (the shipped layout), or a Secret of its own (the layout
+// before slices). A token stored nowhere is a NotFound error.
+func storedOf(ctx context.Context, tok string) (*corev1.Secret, token.Record, error) {
+	parsed, err := token.Parse(tok)
+	if err != nil {
+		return nil, token.Record{}, err
+	}
+	if s, err := secretOf(ctx, httpNamespace, token.HTTPSecretName(parsed.ID)); !apierrors.IsNotFound(err) {
+		if err != nil {
+			return nil, token.Record{}, err
+		}
+		rec, err := token.RecordOf(s)
+		return s, rec, err
+	}
+	list := &corev1.SecretList{}
+	if err := k8sClient.List(ctx, list, client.InNamespace(httpNamespace), client.MatchingLabels{token.LabelManagedBy: token.ManagedBy}); err != nil {
+		return nil, token.Record{}, err
+	}
+	for i := range list.Items {
+		s := &list.Items[i]
+		raw, ok := s.Data[parsed.ID]
+		if !ok || !token.IsSliceSecret(s) {
+			continue
+		}
+		slice, _, _, _ := token.SliceOf(s)
+		r, err := token.ParseSliceRecord(parsed.ID, raw)
+		if err != nil {
+			return s, token.Record{}, err
+		}
+		return s, token.EntryOf(&slice, r.ID, r.Digest, r.IssuedAt, r.ExpiresAt, r.UsesLeft, r.About()), nil
+	}
+	return nil, token.Record{}, apierrors.NewNotFound(corev1.Resource("secrets"), "a slice holding "+parsed.ID)
+}
+
+// editStored edits the record of the HTTP token tok in its slice as a Secret writer would by
+// hand (a JSON Patch of its data key), and returns the slice.
+func editStored(ctx context.Context, tok string, edit func(*token.SliceRecord)) *corev1.Secret {
+	GinkgoHelper()
+	s, rec, err := storedOf(ctx, tok)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(rec.Packing).To(Equal(token.PackedEntry), "in a slice")
+	key := rec.Current.ID.String()
+	r, err := token.ParseSliceRecord(key, s.Data[key])
+	Expect(err).NotTo(HaveOccurred())
+	edit(&r)
+	patch, err := json.Marshal([]map[string]any{{"op": "replace", "path": "/data/" + key, "value": token.AppendSliceRecord(nil, r)}})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(k8sClient.Patch(ctx, s, client.RawPatch(types.JSONPatchType, patch))).To(Succeed())
+	return s
+}
+
 var _ = Describe("The /app HTTP API", func() {
 	It("issues a token that validates on the same replica at once", func(ctx SpecContext) {
 		tok := issue(apiURL, "")
@@ -83,19 +137,15 @@ var _ = Describe("The /app HTTP API", func() {
 
 		parsed, err := token.Parse(tok)
 		Expect(err).NotTo(HaveOccurred())
-		s, err := secretOf(ctx, httpNamespace, token.HTTPSecretName(parsed.ID))
+		s, rec, err := storedOf(ctx, tok)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(s.Type).To(Equal(token.SecretType))
+		Expect(s.Type).To(Equal(token.SliceSecretType), "in a token slice: the shipped layout")
 		Expect(s.Labels).To(HaveKeyWithValue(token.LabelSource, "http"))
 		Expect(s.OwnerReferences).To(BeEmpty())
-		rec, err := token.RecordOf(s)
-		Expect(err).NotTo(HaveOccurred())
 		Expect(rec.ExpiresAt().Sub(time.Unix(rec.IssuedAt, 0))).To(Equal(time.Hour))
 
-		By("keeping no plaintext of the token in its Secret")
-		Expect(s.Data).NotTo(HaveKey(token.DataToken))
-		digest := token.DigestOf(tok)
-		Expect(s.Data).To(HaveKeyWithValue(token.DataTokenDigest, digest[:]))
+		By("keeping no plaintext of the token in its slice, only its digest")
+		Expect(rec.Current.Digest).To(Equal(token.DigestOf(tok)))
 		yaml, err := json.Marshal(s)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(string(yaml)).NotTo(ContainSubstring(parsed.Secret))
@@ -104,10 +154,7 @@ var _ = Describe("The /app HTTP API", func() {
 
 	It("issues with the ttl of the body", func(ctx SpecContext) {
 		tok := issue(apiURL, `{"ttl":"15m"}`)
-		parsed, _ := token.Parse(tok)
-		s, err := secretOf(ctx, httpNamespace, token.HTTPSecretName(parsed.ID))
-		Expect(err).NotTo(HaveOccurred())
-		rec, err := token.RecordOf(s)
+		_, rec, err := storedOf(ctx, tok)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(rec.ExpiresAt().Sub(time.Unix(rec.IssuedAt, 0))).To(Equal(15 * time.Minute))
 		Expect(issue(apiURL, `{"ttl":null}`)).NotTo(Equal(tok))
@@ -141,10 +188,7 @@ var _ = Describe("The /app HTTP API", func() {
 		defer stop()
 
 		tok := issue(base, `{"ttl":"1h"}`)
-		parsed, _ := token.Parse(tok)
-		s, err := secretOf(ctx, httpNamespace, token.HTTPSecretName(parsed.ID))
-		Expect(err).NotTo(HaveOccurred())
-		rec, err := token.RecordOf(s)
+		_, rec, err := storedOf(ctx, tok)
 		Expect(err).NotTo(HaveOccurred())
 		expiresAt := rec.ExpiresAt()
 
@@ -152,7 +196,7 @@ var _ = Describe("The /app HTTP API", func() {
 		Expect(valid(base, tok)).To(Equal(answerTrue))
 		fake.SetTime(expiresAt)
 		Expect(valid(base, tok)).To(Equal(answerFalse))
-		_, err = secretOf(ctx, httpNamespace, s.Name)
+		_, _, err = storedOf(ctx, tok)
 		Expect(err).NotTo(HaveOccurred(), "nothing but the clock made it invalid")
 	})
 
@@ -166,11 +210,9 @@ var _ = Describe("The /app HTTP API", func() {
 		code, answer, _ := call(base, http.MethodDelete, "/app/clear/all/tokens", "")
 		Expect(code).To(Equal(http.StatusOK))
 		Expect(answer).To(Equal(answerTrue))
-		shortID, _ := token.Parse(short)
-		longID, _ := token.Parse(long)
-		_, err := secretOf(ctx, httpNamespace, token.HTTPSecretName(shortID.ID))
+		_, _, err := storedOf(ctx, short)
 		Expect(err).To(MatchError(ContainSubstring("not found")), "the answer comes after the delete")
-		_, err = secretOf(ctx, httpNamespace, token.HTTPSecretName(longID.ID))
+		_, _, err = storedOf(ctx, long)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(valid(base, long)).To(Equal(answerTrue))
 

@@ -28,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -68,7 +69,7 @@ func BenchmarkListHandler(b *testing.B) {
 		srv.Tokens.Put(s)
 	}
 	h := srv.Handler()
-	middle := encodeContinue(types.NamespacedName{Namespace: "ns-50", Name: "token-"})
+	middle := encodeContinue(index.Position{Namespace: "ns-50", Name: "token-"})
 	for _, tc := range []struct{ name, query string }{
 		{"first-page", "?limit=100"},
 		{"middle-page", "?limit=100&continue=" + middle},

@@ -150,12 +150,13 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(s.Clock.Now(), req.TTL), Source: token.SourceHTTP,
 		UsesLeft: req.MaxUses, Subject: req.Subject, Purpose: req.Purpose, Metadata: req.Metadata, Issuer: issuerOf(r)}
 	e := audit.Event{Operation: audit.OpIssue, TokenID: issued.ID, Source: string(token.SourceHTTP), Namespace: s.Namespace,
-		Name: token.HTTPSecretName(issued.ID), UsesLeft: req.MaxUses,
-		Subject: s.Store.Tokens.Trust.AuditSubject(req.Subject), Purpose: req.Purpose}
+		UsesLeft: req.MaxUses, Subject: s.Store.Tokens.Trust.AuditSubject(req.Subject), Purpose: req.Purpose}
 	// The store indexes the token as soon as the API server has stored it, so that it validates
 	// here the moment the client has it; the watch's event for it then only confirms it.
-	if secret, err := s.Store.IssueHTTP(ctx, s.Namespace, issued); err != nil {
-		s.Log.Error(err, "Failed to store an issued token", "secret", klog.KObj(secret), "tokenID", issued.ID)
+	key, err := s.Store.IssueHTTP(ctx, s.Namespace, issued)
+	e.Name = key.Name
+	if err != nil {
+		s.Log.Error(err, "Failed to store an issued token", "secret", klog.KRef(key.Namespace, key.Name), "tokenID", issued.ID)
 		e.Outcome, e.Reason = audit.Failure, storeFailure(err)
 		s.audit(w, r, e)
 		writeError(w, http.StatusServiceUnavailable, "the token could not be stored: "+storeFailure(err))

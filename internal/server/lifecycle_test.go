@@ -104,8 +104,8 @@ var _ = Describe("Limited-use tokens over HTTP", func() {
 
 		By("racing 50 redeems")
 		Expect(race(50, tok, apiURL, otherURL)).To(Equal(1))
-		_, err := secretOf(ctx, httpNamespace, token.HTTPSecretName(parsed.ID))
-		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the Secret is deleted with the last use: %v", err)
+		_, _, err := storedOf(ctx, tok)
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the token's record is removed with the last use: %v", err)
 		Eventually(valid).WithArguments(otherURL, tok).WithTimeout(time.Second).Should(Equal(answerFalse))
 		Eventually(valid).WithArguments(apiURL, tok).WithTimeout(time.Second).Should(Equal(answerFalse))
 		Expect(redeem(apiURL, tok)).To(Equal(answerFalse))
@@ -120,7 +120,7 @@ var _ = Describe("Limited-use tokens over HTTP", func() {
 		Eventually(usesLeft).WithArguments(apiURL, parsed.ID).Should(HaveValue(BeEquivalentTo(2)))
 		Eventually(valid).WithArguments(otherURL, tok).Should(Equal(answerTrue))
 		Expect(race(50, tok, apiURL, otherURL)).To(Equal(2))
-		_, err := secretOf(ctx, httpNamespace, token.HTTPSecretName(parsed.ID))
+		_, _, err := storedOf(ctx, tok)
 		Expect(apierrors.IsNotFound(err)).To(BeTrue())
 	})
 
@@ -157,26 +157,26 @@ var _ = Describe("Limited-use tokens over HTTP", func() {
 	})
 })
 
-var _ = Describe("A limited-use token whose uses-left annotation is removed by hand (the use limit is sealed)", func() {
-	// removeUsesLeft deletes the annotation from the Secret with a JSON merge patch.
+var _ = Describe("A limited-use token whose use limit is removed by hand (the use limit is sealed)", func() {
+	// removeUsesLeft deletes the annotation from a TokenRequest's Secret with a JSON merge patch.
 	removeUsesLeft := func(ctx context.Context, ns, name string) {
 		GinkgoHelper()
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 		patch := []byte(`{"metadata":{"annotations":{"` + token.AnnotationUsesLeft + `":null}}}`)
 		Expect(k8sClient.Patch(ctx, s, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
 	}
-	It("validates nothing over HTTP: the seal covers the use limit, and the operator leaves the Secret alone", func(ctx SpecContext) {
+	It("validates nothing over HTTP: the seal covers the use limit, and the operator leaves the slice alone", func(ctx SpecContext) {
 		tok := issue(apiURL, `{"max_uses":2}`)
 		parsed, _ := token.Parse(tok)
-		removeUsesLeft(ctx, httpNamespace, token.HTTPSecretName(parsed.ID))
+		editStored(ctx, tok, func(r *token.SliceRecord) { r.UsesLeft = token.Unlimited })
 		Eventually(valid).WithArguments(apiURL, tok).Should(Equal(answerFalse))
 
 		Expect([]string{valid(apiURL, tok), redeem(apiURL, tok), redeem(apiURL, tok)}).To(HaveEach(answerFalse))
 		code, _, _ := call(apiURL, http.MethodGet, "/app/token/"+parsed.ID, "")
 		Expect(code).To(Equal(http.StatusNotFound), "nor is it looked up")
-		s, err := secretOf(ctx, httpNamespace, token.HTTPSecretName(parsed.ID))
+		_, rec, err := storedOf(ctx, tok)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(s.Annotations).NotTo(HaveKey(token.AnnotationUsesLeft), "the operator writes nothing onto a Secret it did not write")
+		Expect(rec.Limited()).To(BeFalse(), "the operator writes nothing onto a record it did not write")
 	})
 
 	It("is replaced for a TokenRequest with spec.maxUses, by a token with the uses the status recorded, never more", func(ctx SpecContext) {

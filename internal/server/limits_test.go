@@ -26,12 +26,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/metrics"
 	"github.com/tokenops/token-operator/internal/provenance"
 	"github.com/tokenops/token-operator/internal/token"
@@ -129,31 +131,27 @@ func postFrom(base, from, body string) (int, string, http.Header) {
 	return resp.StatusCode, string(b), resp.Header
 }
 
-// liveHTTPSecrets counts the live HTTP token Secrets in the cluster, as the index counts
-// them, once none has expired (the suite's expiry controller deletes those within seconds).
+// liveHTTPSecrets counts the live HTTP tokens in the cluster, as the index counts them (an
+// index read from a list of the Secrets, with the suite's keys: only what provenance admits),
+// once none is about to expire (the suite's expiry controller deletes those within seconds).
 func liveHTTPSecrets(ctx SpecContext) int {
 	GinkgoHelper()
-	// Only what provenance admits counts: sealed, in --http-namespace (what the index holds).
-	check := provenance.NewChecker(suiteKeys(ctx), httpNamespace)
 	n := 0
 	Eventually(func(g Gomega) {
 		list := &corev1.SecretList{}
 		g.Expect(k8sClient.List(ctx, list, client.InNamespace(httpNamespace), client.MatchingLabels{token.LabelManagedBy: token.ManagedBy,
 			token.LabelSource: string(token.SourceHTTP)})).To(Succeed())
-		n = 0
+		x := index.New(logr.Discard())
+		x.Trust = provenance.NewChecker(suiteKeys(ctx), httpNamespace)
+		snap := x.NewSnapshot()
 		for i := range list.Items {
-			s := &list.Items[i]
-			rec, _ := token.RecordOf(s)
-			if !check.Check(s, &rec, nil).Admit {
-				continue
-			}
-			expires, err := time.Parse(time.RFC3339, s.Annotations[token.AnnotationExpiresAt])
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(expires).To(BeTemporally(">", time.Now().Add(time.Minute)), "a token about to expire: wait for it")
-			if s.DeletionTimestamp == nil {
-				n++
-			}
+			snap.Add(&list.Items[i])
 		}
+		x.Replace(snap)
+		for _, rec := range x.Records() {
+			g.Expect(rec.ExpiresAt()).To(BeTemporally(">", time.Now().Add(time.Minute)), "a token about to expire: wait for it")
+		}
+		n = x.LiveHTTP()
 	}).WithTimeout(2 * time.Minute).Should(Succeed())
 	return n
 }

@@ -17,7 +17,6 @@ limitations under the License.
 package server
 
 import (
-	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -26,8 +25,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/token"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // The listing route and its page sizes.
@@ -149,7 +148,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		answer.Tokens = append(answer.Tokens, t)
 	}
 	if more {
-		answer.Continue = encodeContinue(recs[len(recs)-1].Key())
+		answer.Continue = encodeContinue(index.PositionOf(recs[len(recs)-1]))
 	}
 	body, _ := json.Marshal(answer) // strings, bools and integers always marshal
 	writeBody(w, http.StatusOK, body)
@@ -182,7 +181,7 @@ func (s *Server) refuseAcrossIssuers(w http.ResponseWriter, r *http.Request, err
 // subjectPage is one page of a listing by subject: the first limit Records after the key
 // after, in order of namespace and name, and whether more follow. One issuer's Records come
 // in that order; across issuers (?issuer=*) they are gathered and sorted first.
-func (s *Server) subjectPage(req subjectRequest, after types.NamespacedName, limit int) ([]*token.Record, bool) {
+func (s *Server) subjectPage(req subjectRequest, after index.Position, limit int) ([]*token.Record, bool) {
 	var out []*token.Record
 	more := false
 	if req.scope.all {
@@ -191,9 +190,7 @@ func (s *Server) subjectPage(req subjectRequest, after types.NamespacedName, lim
 			every = append(every, rec)
 			return true
 		})
-		slices.SortFunc(every, func(a, b *token.Record) int {
-			return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-		})
+		slices.SortFunc(every, func(a, b *token.Record) int { return index.PositionOf(a).Compare(index.PositionOf(b)) })
 		for _, rec := range every {
 			if afterKey(rec, after) {
 				if len(out) == limit {
@@ -218,25 +215,35 @@ func (s *Server) subjectPage(req subjectRequest, after types.NamespacedName, lim
 	return out, more
 }
 
-// keyLess orders Secrets by namespace and name, as the listing pages them.
-func keyLess(a, b types.NamespacedName) bool {
-	return a.Namespace < b.Namespace || a.Namespace == b.Namespace && a.Name < b.Name
+// A continue token is the position of the last token of the page before (index.Position),
+// base64url of "<namespace>/<name>" or "<namespace>/<name>/<token id>" for a token of a slice:
+// namespaces and names never hold a "/".
+func encodeContinue(p index.Position) string {
+	v := p.Namespace + "/" + p.Name
+	if p.ID != "" {
+		v += "/" + p.ID
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(v))
 }
 
-// A continue token is the last key of the page before, base64url: namespaces and names never
-// hold a "/".
-func encodeContinue(key types.NamespacedName) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(key.String()))
-}
-
-func decodeContinue(v string) (types.NamespacedName, bool) {
+func decodeContinue(v string) (index.Position, bool) {
 	if v == "" {
-		return types.NamespacedName{}, true
+		return index.Position{}, true
 	}
 	b, err := base64.RawURLEncoding.DecodeString(v)
 	if err != nil {
-		return types.NamespacedName{}, false
+		return index.Position{}, false
 	}
-	ns, name, ok := strings.Cut(string(b), "/")
-	return types.NamespacedName{Namespace: ns, Name: name}, ok && ns != "" && name != "" && !strings.Contains(name, "/")
+	parts := strings.Split(string(b), "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return index.Position{}, false
+	}
+	p := index.Position{Namespace: parts[0], Name: parts[1]}
+	if len(parts) == 3 {
+		if !token.ValidID(parts[2]) {
+			return index.Position{}, false
+		}
+		p.ID = parts[2]
+	}
+	return p, true
 }

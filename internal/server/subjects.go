@@ -24,10 +24,10 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 
 	"github.com/tokenops/token-operator/internal/audit"
+	"github.com/tokenops/token-operator/internal/index"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -215,6 +215,6 @@ func (s *Server) revokeSubject(w http.ResponseWriter, r *http.Request) {
 
 // afterKey is whether rec comes after the page token's key in a listing by subject, whose
 // Records come in order of namespace and name within one issuer.
-func afterKey(rec *token.Record, after types.NamespacedName) bool {
-	return after == (types.NamespacedName{}) || keyLess(after, rec.Key())
+func afterKey(rec *token.Record, after index.Position) bool {
+	return after == (index.Position{}) || index.PositionOf(rec).Compare(after) > 0
 }

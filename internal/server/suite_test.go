@@ -19,6 +19,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net"
@@ -136,6 +137,7 @@ func startOperator(withControllers bool, configure func(*Server)) (func(), *Serv
 	Expect(syncer.BindTokenRequests(context.Background(), mgr.GetCache())).To(Succeed())
 	Expect(mgr.Add(syncer)).To(Succeed())
 	tokenStore := store.New(mgr.GetClient(), mgr.GetAPIReader(), tokens, clock.RealClock{})
+	tokenStore.UseSlices(replicaName()) // as main wires it by default
 	expiry := &controller.ExpiryReconciler{Tokens: tokens, Store: tokenStore, MaxConcurrentReconciles: 4}
 	if withControllers {
 		Expect((&controller.TokenRequestReconciler{
@@ -292,6 +294,9 @@ func auditEvents(b *lockedBuffer) []audit.Event {
 	return events
 }
 
+// replicaName is a name of its own for each operator a spec starts, as each replica has.
+func replicaName() string { return "replica-" + rand.Text() }
+
 // startAtFakeTime starts an operator whose HTTP API reads a fake clock, as does its store's
 // expiry when expire is set (otherwise the store reads the real clock, by which nothing the
 // spec issues has expired, so a clear deletes nothing), configured further by configure (nil
@@ -305,6 +310,7 @@ func startAtFakeTime(expire bool, configure func(*Server)) (func(), string, *clo
 			// The store's clear and expiry read the fake clock too; otherwise they read the
 			// real one, by which nothing this spec issues has expired.
 			s.Store = store.New(s.Store.Client, s.Store.Reader, s.Tokens, fake)
+			s.Store.UseSlices(replicaName())
 		}
 		if configure != nil {
 			configure(s)

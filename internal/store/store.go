@@ -56,6 +56,10 @@ type Store struct {
 	Tokens *index.Index
 	// Clock tells whether a token has expired, for Expire and Spend.
 	Clock clock.PassiveClock
+
+	// slices writes the tokens issued over HTTP into token slices (UseSlices); nil: a Secret
+	// per token.
+	slices *slices
 }
 
 // New is a store writing through c, reading live Secrets through reader, keeping tokens in
@@ -79,11 +83,16 @@ func (s *Store) Create(ctx context.Context, secret *corev1.Secret) error {
 	return nil
 }
 
-// IssueHTTP stores the Secret of a token issued over HTTP into namespace (its digest, never
-// the token) and returns it as the API server stored it.
-func (s *Store) IssueHTTP(ctx context.Context, namespace string, issued token.Issued) (*corev1.Secret, error) {
+// IssueHTTP stores a token issued over HTTP into namespace (its digest, never the token):
+// into a token slice with the others issued at the same time (UseSlices), or into a Secret of
+// its own. It answers the key of the Secret that holds it, once the API server has stored it
+// and the index holds it.
+func (s *Store) IssueHTTP(ctx context.Context, namespace string, issued token.Issued) (types.NamespacedName, error) {
+	if s.slices != nil {
+		return s.slices.issue(ctx, namespace, issued)
+	}
 	secret := token.NewHTTPSecret(namespace, issued)
-	return secret, s.Create(ctx, secret)
+	return client.ObjectKeyFromObject(secret), s.Create(ctx, secret)
 }
 
 // Update writes a token Secret read from the API server and changed (token.Rewrite): a
@@ -114,6 +123,9 @@ func (s *Store) seal(secret *corev1.Secret) {
 // and reports whether this call deleted it. A Secret already gone, or replaced by a newer one
 // of the same name, is no error: several replicas may delete at once.
 func (s *Store) Delete(ctx context.Context, rec *token.Record) (bool, error) {
+	if rec.Packing == token.PackedEntry {
+		return s.removeEntry(ctx, rec)
+	}
 	return tookEffect(s.deleteSecret(ctx, rec.Key(), rec.UID, ""))
 }
 
@@ -192,6 +204,9 @@ type Redemption struct {
 // precondition); that of a TokenRequest's token writes 0, and the TokenRequest controller
 // records it and deletes the Secret.
 func (s *Store) Spend(ctx context.Context, cached *token.Record, presented string) (Redemption, error) {
+	if cached.Packing == token.PackedEntry {
+		return s.spendEntry(ctx, cached, presented)
+	}
 	var out Redemption
 	key, uid := cached.Key(), cached.UID
 	err := retry.RetryOnConflict(spendBackoff, func() error {

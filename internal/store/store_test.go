@@ -125,9 +125,11 @@ func TestCreateIndexesAtOnceAndNeverOverwrites(t *testing.T) {
 	g := NewWithT(t)
 	s, c, tokens := fixture(nil, nil)
 	_, issued := stored(time.Hour, nil)
-	secret, err := s.IssueHTTP(context.Background(), "ns", issued)
+	key, err := s.IssueHTTP(context.Background(), "ns", issued)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(secret.Name).To(Equal(token.HTTPSecretName(issued.ID)))
+	g.Expect(key.Name).To(Equal(token.HTTPSecretName(issued.ID)))
+	secret := &corev1.Secret{}
+	g.Expect(c.Get(context.Background(), key, secret)).To(Succeed())
 	g.Expect(secret.Data).NotTo(HaveKey(token.DataToken), "a digest, never the token")
 	id, _ := token.ParseID(issued.ID)
 	rec, _ := tokens.Find(id, token.DigestOf(issued.String()))

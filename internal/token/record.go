@@ -108,6 +108,10 @@ type Record struct {
 	// Sealed is true when the Secret's seal verified (package provenance); false for a Secret
 	// of an earlier version admitted without one, which the operator seals on its next write.
 	Sealed bool
+	// Packing says how the token is stored: a Secret of its own (PackedNone), or as one entry
+	// of a token slice (PackedEntry, whose Key names the slice); PackedSlice is the Record of a
+	// slice Secret itself.
+	Packing Packing
 	// Bound is what the TokenRequest's status lets the Secret's tokens prove; the index sets it
 	// (see Binding). Nil for a token issued over HTTP (nothing further bounds it), so that the
 	// many HTTP tokens pay a pointer for it, not the whole struct.

@@ -25,8 +25,8 @@ import (
 
 // A token slice (issue 23) packs many tokens issued over HTTP into one Secret, one data entry
 // per token: the key is the token's id (SliceKey), the value its SliceRecord in a compact
-// binary form (AppendSliceRecord, ParseSliceRecord), never the token. This file is the format
-// only; nothing writes or reads slices yet.
+// binary form (AppendSliceRecord, ParseSliceRecord), never the token. The store writes slices,
+// the index reads them.
 
 // sliceRecordV1 is the first byte of every record of this layout; a new layout takes a new one.
 const sliceRecordV1 = 1
@@ -146,4 +146,27 @@ func truncateKey(k string) string {
 		return k[:32] + "..."
 	}
 	return k
+}
+
+// SliceRecordOf is the record of a token issued over HTTP, before its seal: its digest, never
+// the token.
+func SliceRecordOf(i Issued) SliceRecord {
+	id, _ := ParseID(i.ID)
+	r := SliceRecord{ID: id, Digest: DigestOf(i.String()), IssuedAt: i.IssuedAt.Unix(), ExpiresAt: i.ExpiresAt.Unix(),
+		UsesLeft: Unlimited, Subject: i.Subject, Purpose: i.Purpose, Metadata: metadataJSON(i.Metadata)}
+	if i.UsesLeft != nil {
+		r.UsesLeft = *i.UsesLeft
+	}
+	if i.Issuer != IssuerAnonymous {
+		r.Issuer = i.Issuer
+	}
+	return r
+}
+
+// About is whom and what the record's token is for, as a Record holds it; nil for none.
+func (r SliceRecord) About() *About {
+	if r.Subject == "" && r.Purpose == "" && r.Issuer == "" && r.Metadata == "" {
+		return nil
+	}
+	return &About{Subject: r.Subject, Kind: &Kind{Issuer: r.Issuer, Purpose: r.Purpose, Metadata: r.Metadata}}
 }

@@ -27,8 +27,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// The token slice Secret (issue 23): the layout only, as SliceRecord is; nothing writes or
-// reads slices yet.
+// The token slice Secret (issue 23): up to SliceCapacity tokens issued over HTTP, of one expiry
+// window, written by one replica.
 const (
 	// SliceSecretType is the type of a token slice: not a token Secret's, so that no reader
 	// of today's layout mistakes one for a token.
@@ -112,4 +112,47 @@ func SliceRecords(s *corev1.Secret) (records []SliceRecord, bad []string) {
 		records = append(records, r)
 	}
 	return records, bad
+}
+
+// Packing says how a Record's token is stored.
+type Packing uint8
+
+const (
+	// PackedNone: the token has a Secret of its own.
+	PackedNone Packing = iota
+	// PackedSlice: the Record of a token slice Secret itself. It holds no token of its own
+	// (HasToken is false) and expires whole at Current.ExpiresAt: its window's end, or its
+	// last token's expiry if that is later.
+	PackedSlice
+	// PackedEntry: one token of a token slice; the Record's Key, UID and Deleting are the
+	// slice's, its data key is SliceKey(Current.ID).
+	PackedEntry
+)
+
+// SliceOf reads a token slice into the Record of the slice itself (PackedSlice) and its
+// records, in the order of their ids; bad are the data keys that hold none. It fails only
+// for a Secret that is not a slice (IsSliceSecret).
+func SliceOf(s *corev1.Secret) (rec Record, records []SliceRecord, bad []string, err error) {
+	if !IsSliceSecret(s) {
+		return Record{}, nil, nil, ErrNotTokenSecret
+	}
+	rec = Record{Namespace: s.Namespace, Name: s.Name, UID: s.UID, Source: Source(s.Labels[LabelSource]),
+		UsesLeft: Unlimited, Deleting: s.DeletionTimestamp != nil, Intact: true, Packing: PackedSlice}
+	if w, perr := strconv.ParseInt(s.Labels[LabelSliceWindow], 10, 64); perr == nil {
+		rec.Current.ExpiresAt = SliceExpiresAt(w)
+	}
+	records, bad = SliceRecords(s)
+	for _, r := range records {
+		rec.Current.ExpiresAt = max(rec.Current.ExpiresAt, r.ExpiresAt)
+	}
+	return rec, records, bad, nil
+}
+
+// EntryOf is the Record of one token of the slice whose Record is slice (SliceOf): what
+// validation, redemption, revocation and the listing read of it. about is nil for a token
+// issued without subject, purpose, issuer or metadata.
+func EntryOf(slice *Record, id BinaryID, digest Digest, issuedAt, expiresAt, usesLeft int64, about *About) Record {
+	return Record{Namespace: slice.Namespace, Name: slice.Name, UID: slice.UID, Source: slice.Source,
+		Current: Held{ID: id, Digest: digest, ExpiresAt: expiresAt}, IssuedAt: issuedAt, UsesLeft: usesLeft,
+		HasToken: true, Deleting: slice.Deleting, Intact: true, About: about, Sealed: slice.Sealed, Packing: PackedEntry}
 }
