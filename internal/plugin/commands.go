@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/store"
 	"github.com/tokenops/token-operator/internal/token"
 )
 
@@ -95,7 +96,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	}
 	s.flags.AddFlags(root.PersistentFlags())
 	root.PersistentFlags().DurationVar(&s.timeout, "timeout", time.Minute, "How long a command waits for the operator.")
-	root.AddCommand(s.issueCommand(), s.statusCommand(), s.rotateCommand(), s.checkCommand())
+	root.AddCommand(s.issueCommand(), s.statusCommand(), s.rotateCommand(), s.revokeCommand(), s.checkCommand())
 	return root
 }
 
@@ -215,6 +216,35 @@ func (s *session) rotateCommand() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "Return once the rotation is requested.")
 	return cmd
+}
+
+// revokeCommand is `kubectl tokenops revoke ID`: a token issued over HTTP, revoked with the
+// caller's own Kubernetes credentials (the store's RevokeByID).
+func (s *session) revokeCommand() *cobra.Command {
+	return &cobra.Command{
+		Use: "revoke ID",
+		Short: "Revoke a token issued over HTTP by its id, in the namespace of -n (the operator's --http-namespace): " +
+			"its record is removed from the token slice that holds it, or its Secret of the earlier layout is deleted",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, ok := token.ParseID(args[0])
+			if !ok {
+				return fmt.Errorf("%q is not a token id: want the 16 lower-case hex digits before the \":\" of a token", args[0])
+			}
+			c, ns, err := s.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), s.timeout)
+			defer cancel()
+			holder, err := store.RevokeByID(ctx, c, ns, id)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(s.streams.Out, "token %s revoked (secret/%s)\n", id, holder)
+			return err
+		},
+	}
 }
 
 func (s *session) checkCommand() *cobra.Command {

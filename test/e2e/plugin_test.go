@@ -113,4 +113,20 @@ var _ = Describe("The kubectl plugin", func() {
 		Expect(err).To(HaveOccurred())
 		Expect(out).To(ContainSubstring("not ready after 2s: no operator leader election Lease"))
 	})
+
+	It("revokes a token issued over HTTP by its id, on every replica", func() {
+		tok := issue(replicas[0], `{"ttl":"10m"}`)
+		id, _, _ := strings.Cut(tok, ":")
+		Eventually(validate).WithArguments(replicas[1], tok).Should(Equal(answerTrue))
+		Expect(mustPlugin("tokenops", "revoke", id, "-n", "default")).To(MatchRegexp(`^token ` + id + ` revoked \(secret/slice-[0-9a-f]{16}-\d+-\d+\)\n$`))
+		for _, r := range replicas {
+			Eventually(validate).WithArguments(r, tok).Should(Equal(answerFalse), r.name)
+		}
+		out, err := plugin("tokenops", "revoke", id, "-n", "default")
+		Expect(err).To(HaveOccurred())
+		Expect(out).To(ContainSubstring("no token with this id in namespace default: " + id))
+		out, err = plugin("tokenops", "revoke", tok, "-n", "default")
+		Expect(err).To(HaveOccurred())
+		Expect(out).To(ContainSubstring("is not a token id"))
+	})
 })
