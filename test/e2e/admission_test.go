@@ -19,6 +19,8 @@ limitations under the License.
 package e2e
 
 import (
+	"context"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +33,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	tokensv1alpha1 "github.com/tokenops/token-operator/api/v1alpha1"
+	"github.com/tokenops/token-operator/internal/token"
 	"github.com/tokenops/token-operator/test/utils"
 )
 
@@ -114,6 +117,7 @@ var _ = Describe("The admission policy", Ordered, func() {
 			"forged-token-id":   "metadata: {name: forged-token-id, labels: {tokens.tokenops.io/token-id: 0123456789abcdef}}",
 			"forged-source":     "metadata: {name: forged-source, labels: {tokens.tokenops.io/source: http}}",
 			"forged-code":       "type: tokens.tokenops.io/one-time-code\nmetadata: {name: forged-code}",
+			"forged-slice":      "type: tokens.tokenops.io/token-slice\nmetadata: {name: forged-slice}",
 		} {
 			out, err := applyAsTenant(ns, name, "apiVersion: v1\nkind: Secret\n"+meta+"\nstringData: {token: 0123456789abcdef:FORGED}\n")
 			Expect(err).To(HaveOccurred(), name)
@@ -150,8 +154,9 @@ var _ = Describe("The admission policy", Ordered, func() {
 		tok := issue(replicas[0], `{"max_uses":2}`)
 		Eventually(func() (string, error) { return validate(replicas[1], tok) }).Should(Equal(answerTrue))
 		Expect(redeem(replicas[1], tok)).To(Equal(answerTrue))
-		Expect(mustKubectl("get", "secret", "token-"+strings.SplitN(tok, ":", 2)[0], "-n", "default",
-			"-o", "jsonpath={.metadata.annotations.tokens\\.tokenops\\.io/uses-left}")).To(Equal("1"))
+		_, record, err := sliceOf(context.Background(), tok)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(record.UsesLeft).To(BeEquivalentTo(1), "a patch of its record in its slice")
 
 		By("a one-time code issues (a create, then an update of its Secret) and verifies after a wrong one (two updates)")
 		subject := "admission-" + rand.String(8)
@@ -194,5 +199,43 @@ var _ = Describe("The admission policy", Ordered, func() {
 		reissued := secretToken(ns, "password-reset-token")
 		Expect(reissued).NotTo(Equal(tok))
 		Eventually(func() (string, error) { return validate(replicas[1], reissued) }).Should(Equal(answerTrue))
+	})
+
+	It("lets a Secret writer of --http-namespace remove a token's record from its slice by hand, and change nothing else", func(ctx SpecContext) {
+		mustKubectl("create", "role", "tenant-http-secrets", "-n", "default", "--verb=get,list,patch", "--resource=secrets")
+		mustKubectl("create", "rolebinding", "tenant-http-secrets", "-n", "default", "--role=tenant-http-secrets", "--user="+tenant)
+		DeferCleanup(func() {
+			mustKubectl("delete", "-n", "default", "rolebinding/tenant-http-secrets", "role/tenant-http-secrets")
+		})
+		tok := issue(replicas[0], `{"ttl":"10m"}`)
+		Eventually(func() (string, error) { return validate(replicas[1], tok) }).Should(Equal(answerTrue))
+		slice, record, err := sliceOf(ctx, tok)
+		Expect(err).NotTo(HaveOccurred())
+		id := record.ID.String()
+		patch := func(op, key string, r token.SliceRecord) (string, error) {
+			value := ""
+			if op != "remove" {
+				value = `,"value":"` + base64.StdEncoding.EncodeToString(token.AppendSliceRecord(nil, r)) + `"`
+			}
+			return asTenant("patch", "secret", slice.Name, "-n", "default", "--type=json",
+				"-p", `[{"op":"`+op+`","path":"/data/`+key+`"`+value+`}]`)
+		}
+
+		By("a record edited (a longer life) or added is refused")
+		longer := record
+		longer.ExpiresAt += 3600
+		out, err := patch("replace", id, longer)
+		Expect(err).To(HaveOccurred())
+		Expect(out).To(ContainSubstring(refusedByPolicy))
+		out, err = patch("add", "0123456789abcdef", record)
+		Expect(err).To(HaveOccurred())
+		Expect(out).To(ContainSubstring(refusedByPolicy))
+
+		By("its record removed: revoked on both replicas")
+		out, err = patch("remove", id, record)
+		Expect(err).NotTo(HaveOccurred(), out)
+		for _, r := range replicas {
+			Eventually(func() (string, error) { return validate(r, tok) }).Should(Equal(answerFalse), r.name)
+		}
 	})
 })
