@@ -61,13 +61,21 @@ func (r *ExpiryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 		return ctrl.Result{RequeueAfter: remaining}, nil
 	}
+	// A slice expires whole: the audit trail has a line for each of its tokens, as for a
+	// token Secret of its own.
+	expired := []*token.Record{rec}
+	if rec.Packing == token.PackedSlice {
+		expired = r.Tokens.Entries(req.NamespacedName)
+	}
 	deleted, err := r.Store.Expire(ctx, rec)
 	if err != nil || !deleted {
 		return ctrl.Result{}, err
 	}
-	e := audit.Of(audit.OpExpire, audit.Success, rec)
-	e.Subject = r.Store.Tokens.Trust.AuditSubject(rec.Subject())
-	writeAudit(ctx, r.Audit, e)
+	for _, t := range expired {
+		e := audit.Of(audit.OpExpire, audit.Success, t)
+		e.Subject = r.Store.Tokens.Trust.AuditSubject(t.Subject())
+		writeAudit(ctx, r.Audit, e)
+	}
 	ctrl.LoggerFrom(ctx).V(1).Info("Deleted expired Secret", "expiresAt", expiresAt, "lag", r.Store.Clock.Since(expiresAt))
 	return ctrl.Result{}, nil
 }

@@ -155,3 +155,30 @@ func (s *state) sliceByID(id token.BinaryID) (token.Record, bool) {
 	}
 	return ps.entry(id)
 }
+
+// Entries returns the Records of the tokens of the slice with this key (token.PackedEntry),
+// built for the call; none for a key that is not a slice's.
+func (x *Index) Entries(key types.NamespacedName) []*token.Record {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	ps := x.state.slices[key]
+	if ps == nil {
+		return nil
+	}
+	out := make([]*token.Record, len(ps.entries))
+	for i := range ps.entries {
+		r := ps.recordOf(&ps.entries[i])
+		out[i] = &r
+	}
+	return out
+}
+
+// SliceLen is how many tokens the slice with this key holds; 0 for a key that is not a slice's.
+func (x *Index) SliceLen(key types.NamespacedName) int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if ps := x.state.slices[key]; ps != nil {
+		return len(ps.entries)
+	}
+	return 0
+}

@@ -59,10 +59,11 @@ var (
 		Help: "Secrets of one-time codes deleted once expired and out of their issuing window.",
 	})
 
-	// ExpiredDeleted counts token Secrets deleted because their token expired.
+	// ExpiredDeleted counts tokens deleted because they expired: a token Secret, or each token
+	// of a token slice deleted whole.
 	ExpiredDeleted = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "tokenoperator_expired_deleted_total",
-		Help: "Token Secrets deleted because their token expired.",
+		Help: "Tokens deleted because they expired (a token Secret, or each token of a token slice deleted whole).",
 	})
 
 	// Validations counts GET /app/valid answers by result: valid, unknown, expired, spent,

@@ -130,14 +130,19 @@ func (s *Store) Delete(ctx context.Context, rec *token.Record) (bool, error) {
 }
 
 // Expire deletes the Secret rec was read from if its token has expired at the store's clock
-// (or its expiry does not parse), and reports whether this call deleted it, as Delete does.
+// (or its expiry does not parse), and reports whether this call deleted it, as Delete does. A
+// token slice (token.PackedSlice) is deleted whole once its last token has expired.
 func (s *Store) Expire(ctx context.Context, rec *token.Record) (bool, error) {
 	if rec.Deleting || !rec.Expired(s.Clock.Now()) {
 		return false, nil
 	}
+	tokens := 1
+	if rec.Packing == token.PackedSlice {
+		tokens = s.Tokens.SliceLen(rec.Key()) // a slice expires whole
+	}
 	done, err := tookEffect(s.deleteSecret(ctx, rec.Key(), rec.UID, ""))
 	if done {
-		metrics.ExpiredDeleted.Inc()
+		metrics.ExpiredDeleted.Add(float64(tokens))
 	}
 	return done, err
 }
