@@ -19,6 +19,7 @@ limitations under the License.
 package e2e
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -38,6 +39,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -98,12 +100,14 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 			Should(Equal(answerTrue))
 		AddReportEntry("HTTP token visible on the other replica after", time.Since(issued).String())
 
-		By("showing no plaintext of the token in kubectl get secret")
+		By("showing no plaintext of the token in kubectl get secret of its slice")
 		parsed, err := token.Parse(tok)
 		Expect(err).NotTo(HaveOccurred())
-		out := mustKubectl("get", "secret", "-n", "default", token.HTTPSecretName(parsed.ID), "-o", "yaml")
-		Expect(out).To(ContainSubstring(token.DataTokenDigest + ":"))
-		Expect(out).NotTo(MatchRegexp(`(?m)^  token:`))
+		slice, _, err := sliceOf(context.Background(), tok)
+		Expect(err).NotTo(HaveOccurred())
+		out := mustKubectl("get", "secret", "-n", "default", slice.Name, "-o", "yaml")
+		Expect(out).To(ContainSubstring(parsed.ID+":"), "its record, under its id")
+		Expect(out).To(ContainSubstring("type: " + string(token.SliceSecretType)))
 		Expect(out).NotTo(ContainSubstring(parsed.Secret))
 		Expect(out).NotTo(ContainSubstring(base64.StdEncoding.EncodeToString([]byte(tok))))
 		Expect(out).NotTo(ContainSubstring(base64.StdEncoding.EncodeToString([]byte(parsed.Secret))))
@@ -479,8 +483,9 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 		Expect(redeem(b, limited)).To(Equal(answerTrue))
 		Expect(call(a, http.MethodDelete, "/app/token", `{"token":"`+limited+`"}`, "")).To(Equal(answerTrue))
 		short := issue(b, `{"ttl":"2s"}`)
-		Eventually(func() error { return k8sClient.Get(ctx, httpSecretKey(short), &corev1.Secret{}) }).
-			WithTimeout(10*time.Second).Should(MatchError(ContainSubstring("not found")), "expired and deleted")
+		// Its slice is deleted whole at the end of its expiry window, within 30s of its expiry.
+		Eventually(func() error { _, _, err := sliceOf(ctx, short); return err }).
+			WithTimeout(time.Minute).Should(MatchError(ContainSubstring("not found")), "expired and deleted")
 		Expect(call(b, http.MethodDelete, "/app/clear/all/tokens", "", "e2e-audit-clear")).To(Equal(answerTrue))
 
 		By("issuing, re-issuing, rotating and spending TokenRequests' tokens")
@@ -620,12 +625,17 @@ var _ = Describe("token-operator, as users run it", Ordered, func() {
 })
 
 // secretFor finds the Secret that holds tok.
-func secretFor(ctx SpecContext, tok string) *corev1.Secret {
+func secretFor(ctx context.Context, tok string) *corev1.Secret {
 	GinkgoHelper()
 	parsed, err := token.Parse(tok)
 	Expect(err).NotTo(HaveOccurred())
 	list := &corev1.SecretList{}
 	Expect(k8sClient.List(ctx, list, client.MatchingLabels{token.LabelTokenID: parsed.ID})).To(Succeed())
+	if len(list.Items) == 0 { // a token issued over HTTP: in a slice
+		s, _, err := sliceOf(ctx, tok)
+		Expect(err).NotTo(HaveOccurred())
+		return s
+	}
 	Expect(list.Items).To(HaveLen(1))
 	return &list.Items[0]
 }
@@ -660,9 +670,21 @@ func auditEvents(g Gomega) []audit.Event {
 	return events
 }
 
-// httpSecretKey is the Secret of a token issued over HTTP (the replicas run with --http-namespace=default).
-func httpSecretKey(tok string) client.ObjectKey {
-	return client.ObjectKey{Namespace: "default", Name: token.HTTPSecretName(strings.SplitN(tok, ":", 2)[0])}
+// sliceOf is the token slice that holds the HTTP token tok and its record (the replicas run
+// with --http-namespace=default and the shipped layout); a NotFound error when none does.
+func sliceOf(ctx context.Context, tok string) (*corev1.Secret, token.SliceRecord, error) {
+	id, _, _ := strings.Cut(tok, ":")
+	list := &corev1.SecretList{}
+	if err := k8sClient.List(ctx, list, client.InNamespace("default"), client.MatchingLabels{token.LabelManagedBy: token.ManagedBy}); err != nil {
+		return nil, token.SliceRecord{}, err
+	}
+	for i := range list.Items {
+		if s := &list.Items[i]; token.IsSliceSecret(s) && s.Data[id] != nil {
+			r, err := token.ParseSliceRecord(id, s.Data[id])
+			return s, r, err
+		}
+	}
+	return nil, token.SliceRecord{}, apierrors.NewNotFound(corev1.Resource("secrets"), "a slice holding "+id)
 }
 
 var _ = Describe("The expiry gauges", func() {
