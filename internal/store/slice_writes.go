@@ -56,26 +56,38 @@ func (s *Store) createSlice(ctx context.Context, secret *corev1.Secret) error {
 	return nil
 }
 
-// appendSlice adds records to the slice key (if it is still the one with uid), without a
-// resourceVersion: appends never conflict with the changes of other tokens.
+// appendSlice adds records to the slice key (if it is still the one with uid) by a JSON merge
+// patch of their data keys, without a resourceVersion: appends never conflict with the
+// changes of other tokens. (A merge patch: about a third cheaper for the API server than the
+// same change as a JSON Patch, measured by hack/patchcost; the UID in its metadata is the
+// precondition, a Conflict for a newer slice of the same name.)
 func (s *Store) appendSlice(ctx context.Context, key types.NamespacedName, uid types.UID, records []token.SliceRecord) error {
-	ops := make([]patchOp, 0, len(records)+1)
-	ops = append(ops, testUID(uid))
+	data := make(map[string][]byte, len(records))
 	for _, r := range records {
-		ops = append(ops, patchOp{Op: "add", Path: dataPath(r.ID), Value: token.AppendSliceRecord(nil, r)})
+		data[token.SliceKey(r.ID)] = token.AppendSliceRecord(nil, r)
 	}
-	return s.patchSlice(ctx, key, ops)
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": uid}, "data": data})
+	if err != nil {
+		return err
+	}
+	return s.patchSliceRaw(ctx, key, client.RawPatch(types.MergePatchType, patch))
 }
 
-// patchSlice applies ops to the slice key and indexes the API server's answer (the index
-// keeps the newest version it has seen: an answer older than the watch's event is dropped).
+// patchSlice applies ops (a JSON Patch) to the slice key and indexes the API server's answer.
 func (s *Store) patchSlice(ctx context.Context, key types.NamespacedName, ops []patchOp) error {
 	patch, err := json.Marshal(ops)
 	if err != nil {
 		return err
 	}
+	return s.patchSliceRaw(ctx, key, client.RawPatch(types.JSONPatchType, patch))
+}
+
+// patchSliceRaw applies patch to the slice key and indexes the API server's answer (the index
+// keeps the newest version it has seen: an answer older than the watch's event is dropped).
+// Every write of a slice but its create goes through here.
+func (s *Store) patchSliceRaw(ctx context.Context, key types.NamespacedName, patch client.Patch) error {
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
-	if err := s.Client.Patch(ctx, secret, client.RawPatch(types.JSONPatchType, patch)); err != nil {
+	if err := s.Client.Patch(ctx, secret, patch); err != nil {
 		return err
 	}
 	s.Tokens.Put(secret)

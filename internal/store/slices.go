@@ -149,7 +149,7 @@ func (sl *slices) write(ctx context.Context, w *window, batch []*sliceItem) []er
 			}
 			break
 		}
-		if !apierrors.IsAlreadyExists(err) && (created || !patchFailed(err)) {
+		if !apierrors.IsAlreadyExists(err) && (created || !patchFailed(err) && !apierrors.IsConflict(err)) {
 			break
 		}
 	}
