@@ -31,7 +31,7 @@ import (
 // SliceWritesInFlight bounds the slice writes one replica has in flight per expiry window:
 // each goes to a slice of its own, so that they never contend for one object, and the
 // issues arriving meanwhile wait and go together into the next.
-const SliceWritesInFlight = 4
+const SliceWritesInFlight = 2
 
 // slices is the writer of one replica's token slices (issue 23): every token issued over HTTP
 // goes into a slice of its expiry window (token.WindowOf) written by this replica alone, with
