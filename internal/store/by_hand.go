@@ -42,7 +42,7 @@ const slicePage = 100
 // the slice that holds it, with the same preconditions as the operator's own revocations. It
 // answers the Secret that held it. Finding the slice reads the namespace's slices page by page
 // (a slice's name does not follow from its tokens' ids), so it costs a read of up to every
-// slice: the HTTP API's DELETE /app/token/{id} finds it in the index at once.
+// slice: the HTTP API's DELETE /app/token/{token}, given the token, finds it in the index at once.
 func RevokeByID(ctx context.Context, c client.Client, namespace string, id token.BinaryID) (string, error) {
 	s := New(c, c, index.New(logr.Discard()), nil) // an index of its own: these writes' answers go nowhere
 	own := &corev1.Secret{}

@@ -19,7 +19,10 @@ limitations under the License.
 // delete a token Secret themselves: each verb carries the preconditions its write needs, reads
 // the API server's answer the same way, and keeps the token index (package index) in step with
 // that answer (a created Secret is indexed at once; a Secret a delete found gone is forgotten).
-// The Secret's format is package token's.
+// Tokens issued over HTTP go into token slices (UseSlices; slices.go groups the issues arriving
+// together into one write, slice_writes.go holds every patch of a slice's data); the
+// Record of a slice's token (token.PackedEntry) is revoked and spent by the same verbs. The
+// formats are package token's.
 package store
 
 import (
