@@ -27,7 +27,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -142,7 +141,7 @@ func measure(ctx context.Context, cluster *localcluster.Cluster, cs *kubernetes.
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return row{}, err
 	}
-	heapBefore, err := liveHeap(ctx, cs)
+	heapBefore, err := cluster.APIServerLiveHeap(ctx)
 	if err != nil {
 		return row{}, err
 	}
@@ -161,7 +160,7 @@ func measure(ctx context.Context, cluster *localcluster.Cluster, cs *kubernetes.
 		return row{}, err
 	}
 	r.fill = time.Since(start)
-	heapAfter, err := liveHeap(ctx, cs)
+	heapAfter, err := cluster.APIServerLiveHeap(ctx)
 	if err != nil {
 		return row{}, err
 	}
@@ -296,27 +295,6 @@ func revoke(ctx context.Context, cs *kubernetes.Clientset, ns string, ids [][3]s
 	slices.Sort(lat)
 	r.revokeP50, r.revokeP99 = lat[len(lat)/2], lat[len(lat)*99/100]
 	return nil
-}
-
-// liveHeap forces a GC in kube-apiserver (its pprof heap endpoint does) and reads its live heap
-// from /metrics.
-func liveHeap(ctx context.Context, cs *kubernetes.Clientset) (int64, error) {
-	for range 2 {
-		if _, err := cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/heap").Param("gc", "1").DoRaw(ctx); err != nil {
-			return 0, fmt.Errorf("forcing a GC: %w", err)
-		}
-	}
-	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return 0, err
-	}
-	for line := range bytes.Lines(raw) {
-		if v, ok := bytes.CutPrefix(line, []byte("go_memstats_alloc_bytes ")); ok {
-			f, err := strconv.ParseFloat(string(bytes.TrimSpace(v)), 64)
-			return int64(f), err
-		}
-	}
-	return 0, fmt.Errorf("no go_memstats_alloc_bytes in kube-apiserver's /metrics")
 }
 
 func rssMiB(pid int) (float64, error) {

@@ -21,6 +21,7 @@ limitations under the License.
 package localcluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
@@ -175,4 +178,40 @@ func (c *Cluster) EtcdDBBytes() (int64, error) {
 		return 0, err
 	}
 	return fi.Size(), nil
+}
+
+// APIServerLiveHeap is kube-apiserver's live heap: a GC forced twice through its pprof heap
+// endpoint, then go_memstats_alloc_bytes from its /metrics.
+func (c *Cluster) APIServerLiveHeap(ctx context.Context) (int64, error) {
+	rc, err := rest.RESTClientFor(restConfigForRaw(c.Config))
+	if err != nil {
+		return 0, err
+	}
+	for range 2 {
+		if _, err := rc.Get().AbsPath("/debug/pprof/heap").Param("gc", "1").DoRaw(ctx); err != nil {
+			return 0, fmt.Errorf("forcing a GC: %w", err)
+		}
+	}
+	raw, err := rc.Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for line := range bytes.Lines(raw) {
+		if v, ok := bytes.CutPrefix(line, []byte("go_memstats_alloc_bytes ")); ok {
+			f, err := strconv.ParseFloat(string(bytes.TrimSpace(v)), 64)
+			return int64(f), err
+		}
+	}
+	return 0, errors.New("no go_memstats_alloc_bytes in kube-apiserver's /metrics")
+}
+
+// restConfigForRaw is cfg for a REST client of raw paths (no group, no codec needed).
+func restConfigForRaw(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.GroupVersion = &schema.GroupVersion{Version: "v1"}
+	c.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+	if c.UserAgent == "" {
+		c.UserAgent = rest.DefaultKubernetesUserAgent()
+	}
+	return c
 }

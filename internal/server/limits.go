@@ -38,7 +38,7 @@ const (
 	DefaultIssuesPerSecond = 10
 	DefaultIssueBurst      = 100
 	// DefaultMaxLiveTokens is the cap on live tokens issued over HTTP, in every namespace.
-	DefaultMaxLiveTokens = 100000
+	DefaultMaxLiveTokens = 1000000
 )
 
 // Why an issue was refused, as tokenoperator_http_issues_refused_total counts it.

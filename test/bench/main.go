@@ -61,8 +61,8 @@ type sizes struct {
 
 var (
 	// A full run's largest size is the default cap on live HTTP tokens: the memory at the cap.
-	full = sizes{loadFor: 10 * time.Second, issue: 2000, trs: 1000, expiring: 10000, foreignSecrets: 10000,
-		liveTokens: []int{10000, server.DefaultMaxLiveTokens}}
+	full = sizes{loadFor: 10 * time.Second, issue: 2000, trs: 1000, expiring: 100000, foreignSecrets: 10000,
+		liveTokens: []int{100000, server.DefaultMaxLiveTokens}}
 	quick = sizes{loadFor: time.Second, issue: 200, trs: 100, expiring: 500, foreignSecrets: 1000,
 		liveTokens: []int{1000, 2000}}
 )
