@@ -117,9 +117,14 @@ func TestSliceProvenance(t *testing.T) {
 			s.Name = "other"
 			return s
 		}, false, false, 0},
-		{"outside --http-namespace", func() *corev1.Secret {
-			s := sliceOf(keys, "s", "1", a, b)
-			s.Namespace = "elsewhere"
+		{"outside --http-namespace, though sealed for where it is", func() *corev1.Secret {
+			records := []token.SliceRecord{token.SliceRecordOf(a), token.SliceRecordOf(b)}
+			keyID := ""
+			for i := range records {
+				keyID, records[i].Seal = keys.SealSliceRecord("elsewhere", "s", records[i])
+			}
+			s := token.NewSliceSecret("elsewhere", "s", "w", token.WindowOf(a.ExpiresAt.Unix()), keyID, records)
+			s.UID = "uid-s"
 			return s
 		}, false, false, 0},
 	} {
