@@ -42,8 +42,7 @@ func compareSliceSubject(a, b sliceSubject) int {
 	if c := cmp.Or(cmp.Compare(a.about.Kind.Issuer, b.about.Kind.Issuer), cmp.Compare(a.about.Subject, b.about.Subject)); c != 0 {
 		return c
 	}
-	switch {
-	case a.slice == nil || b.slice == nil:
+	if a.slice == nil || b.slice == nil { // the pivot first
 		return cmp.Compare(bit(b.slice == nil), bit(a.slice == nil))
 	}
 	return cmp.Or(cmp.Compare(a.slice.rec.Namespace, b.slice.rec.Namespace), cmp.Compare(a.slice.rec.Name, b.slice.rec.Name),

@@ -133,7 +133,7 @@ func (s *Store) spendEntry(ctx context.Context, cached *token.Record, presented 
 			out.Verdict = token.VerdictSpent // its last use went to another caller, or it was revoked
 			return nil
 		}
-		rec, ok := s.liveEntry(live, key, raw)
+		rec, r, ok := s.liveEntry(live, key, raw)
 		if !ok {
 			out.Verdict = token.VerdictUnknown
 			return nil
@@ -146,7 +146,6 @@ func (s *Store) spendEntry(ctx context.Context, cached *token.Record, presented 
 		if rec.UsesLeft == 1 {
 			ops = append(ops, patchOp{Op: "remove", Path: path})
 		} else {
-			r, _ := token.ParseSliceRecord(key, raw)
 			r.UsesLeft--
 			ops = append(ops, patchOp{Op: "replace", Path: path, Value: token.AppendSliceRecord(nil, r)})
 		}
@@ -164,20 +163,21 @@ func (s *Store) spendEntry(ctx context.Context, cached *token.Record, presented 
 	return out, err
 }
 
-// liveEntry is the Record of the token with data key key in the live slice, judged as the
-// index judges it (the slice's namespace and the record's seal); false if it is not admitted.
-func (s *Store) liveEntry(live *corev1.Secret, key string, raw []byte) (token.Record, bool) {
+// liveEntry is the Record and the record of the token with data key key in the live slice,
+// judged as the index judges it (the slice's namespace and the record's seal); false if it is
+// not admitted.
+func (s *Store) liveEntry(live *corev1.Secret, key string, raw []byte) (token.Record, token.SliceRecord, bool) {
 	slice, _, _, err := token.SliceOf(&corev1.Secret{ObjectMeta: live.ObjectMeta, Type: live.Type})
 	if err != nil {
-		return token.Record{}, false
+		return token.Record{}, token.SliceRecord{}, false
 	}
 	r, err := token.ParseSliceRecord(key, raw)
 	if err != nil {
-		return token.Record{}, false
+		return token.Record{}, token.SliceRecord{}, false
 	}
 	if t := s.Tokens.Trust; t != nil && (!t.CheckSlice(live, &slice).Admit || !t.SliceVerifier(live)(r)) {
-		return token.Record{}, false
+		return token.Record{}, token.SliceRecord{}, false
 	}
 	slice.Sealed = true
-	return token.EntryOf(&slice, r.ID, r.Digest, r.IssuedAt, r.ExpiresAt, r.UsesLeft, r.About()), true
+	return token.EntryOf(&slice, r.ID, r.Digest, r.IssuedAt, r.ExpiresAt, r.UsesLeft, r.About()), r, true
 }
