@@ -51,7 +51,11 @@ func TestCost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer env.Stop()
+	defer func() {
+		if err := env.Stop(); err != nil {
+			t.Error(err)
+		}
+	}()
 	c, _ := client.New(cfg, client.Options{})
 	ctx := context.Background()
 	const n = 200

@@ -28,7 +28,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -184,14 +183,6 @@ func (b *bench) fillOverHTTP(n, first int, keep string) (string, error) {
 	b.add(result{Scenario: fmt.Sprintf("fill %d live tokens over HTTP, 64 conns", first+n+1), Figure: "throughput",
 		Value: res.perSecond, Unit: "tokens/s"})
 	return keep, nil
-}
-
-// tokenSecretWithToken is tokenSecret, with the token it holds.
-func tokenSecretWithToken(ns string, ttl time.Duration) (*corev1.Secret, string) {
-	issued := token.Issued{Token: token.Generate(), Lifetime: token.NewLifetime(time.Now(), ttl), Source: token.SourceHTTP}
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: token.HTTPSecretName(issued.ID)}}
-	issued.ApplyTo(s)
-	return s, issued.String()
 }
 
 // measureLive reports the operator's memory and start-up over n live tokens.

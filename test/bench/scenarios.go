@@ -69,19 +69,8 @@ func (b *bench) namespaces(ctx context.Context) error {
 	return err
 }
 
-// sealer seals the token Secrets the bench writes as the operator would have (sealedToken).
+// sealer seals the token Secrets and slices the bench writes as the operator would have.
 var sealer *provenance.Keyring
-
-// sealedToken is a Secret as the HTTP API writes it (in --http-namespace, sealed), edited by
-// edit before it is sealed, and the token it holds: what the API server holds after an issue.
-func sealedToken(ttl time.Duration, edit func(*corev1.Secret)) (*corev1.Secret, string) {
-	s, tok := tokenSecretWithToken(nsHTTP, ttl)
-	if edit != nil {
-		edit(s)
-	}
-	sealer.Seal(s)
-	return s, tok
-}
 
 // tokenSecret is a Secret in the HTTP API's shape, unsealed: what a ceiling's client-go writes
 // (the operator admits none of them).
