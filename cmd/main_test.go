@@ -110,7 +110,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	if c.tokenRequest.MinRestartInterval != time.Minute {
 		t.Errorf("--min-restart-interval defaults to %s, want 1m", c.tokenRequest.MinRestartInterval)
 	}
-	if c.api.IssuesPerSecond != 10 || c.api.IssueBurst != 100 || c.api.MaxLiveTokens != 100000 {
+	if c.api.IssuesPerSecond != 10 || c.api.IssueBurst != 100 || c.api.MaxLiveTokens != 1000000 {
 		t.Errorf("issuing limits = %v/s, burst %d, %d live tokens", c.api.IssuesPerSecond, c.api.IssueBurst, c.api.MaxLiveTokens)
 	}
 }

@@ -141,7 +141,7 @@ func measure(ctx context.Context, cluster *localcluster.Cluster, cs *kubernetes.
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return row{}, err
 	}
-	heapBefore, err := cluster.APIServerLiveHeap(ctx)
+	heapBefore, err := cluster.APIServerLiveHeap(ctx, "")
 	if err != nil {
 		return row{}, err
 	}
@@ -160,7 +160,7 @@ func measure(ctx context.Context, cluster *localcluster.Cluster, cs *kubernetes.
 		return row{}, err
 	}
 	r.fill = time.Since(start)
-	heapAfter, err := cluster.APIServerLiveHeap(ctx)
+	heapAfter, err := cluster.APIServerLiveHeap(ctx, "")
 	if err != nil {
 		return row{}, err
 	}

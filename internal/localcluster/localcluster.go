@@ -181,15 +181,22 @@ func (c *Cluster) EtcdDBBytes() (int64, error) {
 }
 
 // APIServerLiveHeap is kube-apiserver's live heap: a GC forced twice through its pprof heap
-// endpoint, then go_memstats_alloc_bytes from its /metrics.
-func (c *Cluster) APIServerLiveHeap(ctx context.Context) (int64, error) {
+// endpoint, then go_memstats_alloc_bytes from its /metrics; the heap profile goes to profilePath
+// unless it is "".
+func (c *Cluster) APIServerLiveHeap(ctx context.Context, profilePath string) (int64, error) {
 	rc, err := rest.RESTClientFor(restConfigForRaw(c.Config))
 	if err != nil {
 		return 0, err
 	}
+	var profile []byte
 	for range 2 {
-		if _, err := rc.Get().AbsPath("/debug/pprof/heap").Param("gc", "1").DoRaw(ctx); err != nil {
+		if profile, err = rc.Get().AbsPath("/debug/pprof/heap").Param("gc", "1").DoRaw(ctx); err != nil {
 			return 0, fmt.Errorf("forcing a GC: %w", err)
+		}
+	}
+	if profilePath != "" {
+		if err := os.WriteFile(profilePath, profile, 0o600); err != nil {
+			return 0, err
 		}
 	}
 	raw, err := rc.Get().AbsPath("/metrics").DoRaw(ctx)

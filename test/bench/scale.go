@@ -98,7 +98,7 @@ func (b *bench) scenarioLiveTokens(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	heapBefore, err := b.cluster.APIServerLiveHeap(ctx)
+	heapBefore, err := b.cluster.APIServerLiveHeap(ctx, "")
 	if err != nil {
 		return err
 	}
@@ -288,7 +288,7 @@ func (b *bench) controlPlaneCost(ctx context.Context, n, added int, etcdBefore, 
 	if err != nil {
 		return err
 	}
-	heapAfter, err := b.cluster.APIServerLiveHeap(ctx)
+	heapAfter, err := b.cluster.APIServerLiveHeap(ctx, filepath.Join(filepath.Dir(b.out), fmt.Sprintf("apiserver-heap-%d.pprof", n)))
 	if err != nil {
 		return err
 	}
