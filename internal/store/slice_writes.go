@@ -24,7 +24,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tokenops/token-operator/internal/token"
@@ -99,85 +98,4 @@ func (s *Store) patchSliceRaw(ctx context.Context, key types.NamespacedName, pat
 // 422, or a slice gone.
 func patchFailed(err error) bool {
 	return apierrors.IsInvalid(err) || apierrors.IsNotFound(err)
-}
-
-// removeEntry revokes the token of a slice rec is (token.PackedEntry): it removes its record
-// from the slice, if the slice is still the one with rec's UID, and reports whether this call
-// removed it (false: already gone).
-func (s *Store) removeEntry(ctx context.Context, rec *token.Record) (bool, error) {
-	err := s.patchSlice(ctx, rec.Key(), []patchOp{testUID(rec.UID), {Op: "remove", Path: dataPath(rec.Current.ID)}})
-	if patchFailed(err) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// spendEntry is Spend for the token of a slice: it reads the slice from the API server and
-// writes the token's record with one use less (its last use removes it), guarded by a test
-// of the record as read, so of racing callers exactly one wins each use; the others read
-// again after a pause, as Spend's do.
-func (s *Store) spendEntry(ctx context.Context, cached *token.Record, presented string) (Redemption, error) {
-	var out Redemption
-	key, path := token.SliceKey(cached.Current.ID), dataPath(cached.Current.ID)
-	err := retry.OnError(spendBackoff, apierrors.IsInvalid, func() error {
-		live := &corev1.Secret{}
-		if err := s.Reader.Get(ctx, cached.Key(), live); err != nil {
-			if apierrors.IsNotFound(err) {
-				out.Verdict = token.VerdictSpent // gone with its slice
-				return nil
-			}
-			return err
-		}
-		raw, ok := live.Data[key]
-		if !ok || live.UID != cached.UID {
-			out.Verdict = token.VerdictSpent // its last use went to another caller, or it was revoked
-			return nil
-		}
-		rec, r, ok := s.liveEntry(live, key, raw)
-		if !ok {
-			out.Verdict = token.VerdictUnknown
-			return nil
-		}
-		if v := rec.Verify(presented, s.Clock.Now()); v != token.VerdictValid || !rec.Limited() {
-			out.Verdict = v
-			return nil
-		}
-		ops := []patchOp{testUID(live.UID), {Op: "test", Path: path, Value: raw}}
-		if rec.UsesLeft == 1 {
-			ops = append(ops, patchOp{Op: "remove", Path: path})
-		} else {
-			r.UsesLeft--
-			ops = append(ops, patchOp{Op: "replace", Path: path, Value: token.AppendSliceRecord(nil, r)})
-		}
-		err := s.patchSlice(ctx, cached.Key(), ops)
-		switch {
-		case err == nil:
-			out.Verdict, out.UsesLeft = token.VerdictValid, new(rec.UsesLeft-1)
-		case apierrors.IsNotFound(err):
-			out.Verdict = token.VerdictSpent
-		default:
-			return err // a failed test: another caller changed the record first; read again after a pause
-		}
-		return nil
-	})
-	return out, err
-}
-
-// liveEntry is the Record and the record of the token with data key key in the live slice,
-// judged as the index judges it (the slice's namespace and the record's seal); false if it is
-// not admitted.
-func (s *Store) liveEntry(live *corev1.Secret, key string, raw []byte) (token.Record, token.SliceRecord, bool) {
-	slice, _, _, err := token.SliceOf(&corev1.Secret{ObjectMeta: live.ObjectMeta, Type: live.Type})
-	if err != nil {
-		return token.Record{}, token.SliceRecord{}, false
-	}
-	r, err := token.ParseSliceRecord(key, raw)
-	if err != nil {
-		return token.Record{}, token.SliceRecord{}, false
-	}
-	if t := s.Tokens.Trust; t != nil && (!t.CheckSlice(live, &slice).Admit || !t.SliceVerifier(live)(r)) {
-		return token.Record{}, token.SliceRecord{}, false
-	}
-	slice.Sealed = true
-	return token.EntryOf(&slice, r.ID, r.Digest, r.IssuedAt, r.ExpiresAt, r.UsesLeft, r.About()), r, true
 }

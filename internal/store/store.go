@@ -63,6 +63,8 @@ type Store struct {
 	// slices writes the tokens issued over HTTP into token slices (UseSlices); nil: a Secret
 	// per token.
 	slices *slices
+	// changes batches the revocations and redemptions of tokens of slices per slice.
+	changes sliceChanges
 }
 
 // New is a store writing through c, reading live Secrets through reader, keeping tokens in
