@@ -20,7 +20,8 @@ limitations under the License.
 // the API server's answer the same way, and keeps the token index (package index) in step with
 // that answer (a created Secret is indexed at once; a Secret a delete found gone is forgotten).
 // Tokens issued over HTTP go into token slices (UseSlices; slices.go groups the issues arriving
-// together into one write, slice_writes.go holds every patch of a slice's data); the
+// together into one write, slice_changes.go batches the revocations and redemptions of one
+// slice, slice_writes.go holds every patch of a slice's data); the
 // Record of a slice's token (token.PackedEntry) is revoked and spent by the same verbs. The
 // formats are package token's.
 package store
