@@ -81,7 +81,7 @@ var _ = Describe("Token slices on two replicas", func() {
 		wg.Wait()
 
 		for i, tok := range toks {
-			_, rec, err := storedOf(ctx, tok)
+			slice, rec, err := storedOf(ctx, tok)
 			if i%2 == 0 {
 				Expect(apierrors.IsNotFound(err)).To(BeTrue(), "token %d revoked: %v", i, err)
 				for _, base := range []string{apiURL, otherURL} {
@@ -91,6 +91,7 @@ var _ = Describe("Token slices on two replicas", func() {
 			}
 			Expect(err).NotTo(HaveOccurred())
 			Expect(rec.UsesLeft).To(BeEquivalentTo(1), "token %d: two uses spent of three", i)
+			Expect(slice.ManagedFields).To(BeEmpty(), "once patched, the API server tracks no field ownership on a slice")
 			parsed, _ := token.Parse(tok)
 			for _, base := range []string{apiURL, otherURL} {
 				Eventually(usesLeft).WithArguments(base, parsed.ID).Should(HaveValue(BeEquivalentTo(1)))

@@ -34,6 +34,11 @@ import (
 // for a change of a token, by a test of that token's record as it was read: so appends,
 // revocations and redemptions of different tokens of one slice never conflict, and of two
 // writers of one token's record exactly one succeeds.
+//
+// Every patch also resets the slice's managedFields (the Kubernetes API's documented reset, a
+// list of one empty entry): the API server then tracks no field ownership on the slice, which
+// it would otherwise recompute over every data key on each write and store with the slice
+// (one "f:<key>" per token). Nobody applies a slice server-side; its writers are this store.
 
 // patchOp is one JSON Patch (RFC 6902) operation. Value is a record's bytes, or a UID.
 type patchOp struct {
@@ -45,6 +50,9 @@ type patchOp struct {
 func dataPath(id token.BinaryID) string { return "/data/" + token.SliceKey(id) }
 
 func testUID(uid types.UID) patchOp { return patchOp{Op: "test", Path: "/metadata/uid", Value: uid} }
+
+// noManagedFields resets managedFields: the API server stops tracking them on the slice.
+var noManagedFields = []map[string]any{{}}
 
 // createSlice creates a new slice and indexes it as the API server answered.
 func (s *Store) createSlice(ctx context.Context, secret *corev1.Secret) error {
@@ -65,7 +73,7 @@ func (s *Store) appendSlice(ctx context.Context, key types.NamespacedName, uid t
 	for _, r := range records {
 		data[token.SliceKey(r.ID)] = token.AppendSliceRecord(nil, r)
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": uid}, "data": data})
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": uid, "managedFields": noManagedFields}, "data": data})
 	if err != nil {
 		return err
 	}
@@ -74,7 +82,7 @@ func (s *Store) appendSlice(ctx context.Context, key types.NamespacedName, uid t
 
 // patchSlice applies ops (a JSON Patch) to the slice key and indexes the API server's answer.
 func (s *Store) patchSlice(ctx context.Context, key types.NamespacedName, ops []patchOp) error {
-	patch, err := json.Marshal(ops)
+	patch, err := json.Marshal(append(ops, patchOp{Op: "add", Path: "/metadata/managedFields", Value: noManagedFields}))
 	if err != nil {
 		return err
 	}
