@@ -126,3 +126,67 @@ func TestCost(t *testing.T) {
 	t.Logf("p50 create %v, json patch (0-100 keys) %v, merge patch (<=50 keys) %v, merge patch of a 100-key Secret %v, the same without managedFields %v",
 		p50(create), p50(jsonp), p50(merge), p50(bigp), p50(bigReset))
 }
+
+// TestCostBySize measures what one merge patch of a single data key costs by the size of the
+// Secret it goes to (managedFields reset, as the token store leaves a slice), and an update
+// (PUT, protobuf) of the whole Secret at its resourceVersion, each against a create of a
+// one-key Secret, interleaved so that the machine's drift falls on all of them alike.
+func TestCostBySize(t *testing.T) {
+	if os.Getenv("PATCHCOST") == "" {
+		t.Skip("a measurement: PATCHCOST=1 runs it")
+	}
+	env := &envtest.Environment{}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := env.Stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	c, _ := client.New(cfg, client.Options{})
+	ctx := context.Background()
+	sizes := []int{1, 10, 25, 50, 100}
+	targets := make([]*corev1.Secret, len(sizes))
+	for i, k := range sizes {
+		targets[i] = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("size-%d", k)}, Data: map[string][]byte{}}
+		for j := range k {
+			targets[i].Data[fmt.Sprintf("k%04d", j)] = make([]byte, 60)
+		}
+		if err := c.Create(ctx, targets[i]); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Patch(ctx, targets[i], client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"managedFields":[{}]}}`))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 200
+	create := []time.Duration{}
+	patch, update := make([][]time.Duration, len(sizes)), make([][]time.Duration, len(sizes))
+	timed := func(f func() error) time.Duration {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(t0)
+	}
+	for r := range n {
+		create = append(create, timed(func() error {
+			return c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("one-%d", r)},
+				Data: map[string][]byte{"a": make([]byte, 60)}})
+		}))
+		for i, s := range targets {
+			p := fmt.Sprintf(`{"data":{"k%04d":"%s"}}`, r%sizes[i], "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB")
+			patch[i] = append(patch[i], timed(func() error { return c.Patch(ctx, s, client.RawPatch(types.MergePatchType, []byte(p))) }))
+			s.Data[fmt.Sprintf("k%04d", r%sizes[i])] = []byte{byte(r)}
+			update[i] = append(update[i], timed(func() error { return c.Update(ctx, s) }))
+		}
+	}
+	c0 := p50(create)
+	t.Logf("p50 create of a one-key Secret %v", c0)
+	for i, k := range sizes {
+		pp, pu := p50(patch[i]), p50(update[i])
+		t.Logf("%3d keys: merge patch of one key %v (%.2f x create), update %v (%.2f x create)", k, pp, float64(pp)/float64(c0), pu, float64(pu)/float64(c0))
+	}
+}

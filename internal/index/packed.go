@@ -30,17 +30,28 @@ import (
 // (packedIDs). What a slice event changes is applied entry by entry (packedSlice.update): the
 // tokens it did not change keep their entries.
 
-// packedEntry is one token of a slice: 64 bytes, plus what About points to (a subject of its
+// packedEntry is one token of a slice: 48 bytes, plus what About points to (a subject of its
 // own, a Kind shared by every token of one issuer and purpose without metadata).
 type packedEntry struct {
 	id        token.BinaryID
-	digest    token.Digest
+	digest    digestPrefix
 	expiresAt int64
 	// lifetime is expiresAt less the issue time, in seconds (at most --http-max-ttl).
 	lifetime uint32
 	// usesLeft is the token's use count (at most MaxUses), token.Unlimited for none.
 	usesLeft int32
 	about    *token.About
+}
+
+// digestPrefix is the first half of a token's SHA-256 digest, what an entry keeps of it: 128
+// bits, as many as the token's secret holds (rand.Text), so a guess matches a live token's
+// with probability 2^-128 either way, and 16 bytes less per token. The slice's record keeps
+// the whole digest; the store decides every write on that.
+type digestPrefix [16]byte
+
+func prefixOf(d token.Digest) (p digestPrefix) {
+	copy(p[:], d[:])
+	return p
 }
 
 // narrow fits a record's lifetime and use count into an entry's fields; a value beyond them
@@ -57,14 +68,62 @@ type packedSlice struct {
 	// answer that arrives after the watch's newer event) changes nothing.
 	rv      string
 	entries []packedEntry
+	// num is its number in packedIDs, 0 for none.
+	num uint32
 }
 
-// packedIDs maps every token id to the slice that holds it.
-type packedIDs map[token.BinaryID]*packedSlice
+// packedIDs maps every token id to the slice that holds it, by the slice's number in a table:
+// 4 bytes a token where a pointer takes 8 (the map of a million ids is the index's largest
+// part after the entries).
+type packedIDs struct {
+	ids map[token.BinaryID]uint32
+	// table holds the slices by number; 0 is no slice. free are numbers to use again.
+	table []*packedSlice
+	free  []uint32
+}
+
+func newPackedIDs() packedIDs {
+	return packedIDs{ids: map[token.BinaryID]uint32{}, table: []*packedSlice{nil}}
+}
+
+// number gives ps a number, once.
+func (p *packedIDs) number(ps *packedSlice) {
+	if ps.num != 0 {
+		return
+	}
+	if n := len(p.free); n > 0 {
+		ps.num, p.free = p.free[n-1], p.free[:n-1]
+		p.table[ps.num] = ps
+		return
+	}
+	ps.num = uint32(len(p.table)) //nolint:gosec // fewer slices than 2^32
+	p.table = append(p.table, ps)
+}
+
+// release frees ps's number: its ids must be gone.
+func (p *packedIDs) release(ps *packedSlice) {
+	if ps.num != 0 {
+		p.table[ps.num], p.free, ps.num = nil, append(p.free, ps.num), 0
+	}
+}
+
+func (p *packedIDs) set(id token.BinaryID, ps *packedSlice) { p.ids[id] = ps.num }
+
+// get is the slice holding id, nil for none.
+func (p *packedIDs) get(id token.BinaryID) *packedSlice { return p.table[p.ids[id]] }
+
+// forget forgets id if ps holds it.
+func (p *packedIDs) forget(id token.BinaryID, ps *packedSlice) {
+	if n, ok := p.ids[id]; ok && n == ps.num {
+		delete(p.ids, id)
+	}
+}
+
+func (p *packedIDs) len() int { return len(p.ids) }
 
 // entryOf is r's entry; it keeps prev's About when r says the same of whom and what for.
 func entryOf(r token.SliceRecord, k kinds, prev *packedEntry) packedEntry {
-	e := packedEntry{id: r.ID, digest: r.Digest, expiresAt: r.ExpiresAt}
+	e := packedEntry{id: r.ID, digest: prefixOf(r.Digest), expiresAt: r.ExpiresAt}
 	e.lifetime, e.usesLeft = narrow(r)
 	switch {
 	case prev != nil && prev.sameAbout(r):
@@ -78,7 +137,7 @@ func entryOf(r token.SliceRecord, k kinds, prev *packedEntry) packedEntry {
 // same reports whether an entry already says what r says.
 func (e *packedEntry) same(r token.SliceRecord) bool {
 	lifetime, usesLeft := narrow(r)
-	return e.digest == r.Digest && e.expiresAt == r.ExpiresAt && e.lifetime == lifetime && e.usesLeft == usesLeft && e.sameAbout(r)
+	return e.digest == prefixOf(r.Digest) && e.expiresAt == r.ExpiresAt && e.lifetime == lifetime && e.usesLeft == usesLeft && e.sameAbout(r)
 }
 
 // sameAbout reports whether an entry says what r says of whom and what the token is for.
@@ -134,9 +193,12 @@ func (s *packedSlice) entry(id token.BinaryID) (token.Record, bool) {
 	return s.recordOf(&s.entries[i]), true
 }
 
-// recordOf is the Record of one of s's entries.
+// recordOf is the Record of one of s's entries; its digest holds the entry's prefix (the rest
+// zero).
 func (s *packedSlice) recordOf(e *packedEntry) token.Record {
-	return token.EntryOf(s.rec, e.id, e.digest, e.expiresAt-int64(e.lifetime), e.expiresAt, int64(e.usesLeft), e.about)
+	var digest token.Digest
+	copy(digest[:], e.digest[:])
+	return token.EntryOf(s.rec, e.id, digest, e.expiresAt-int64(e.lifetime), e.expiresAt, int64(e.usesLeft), e.about)
 }
 
 // live is how many tokens s holds that count as live HTTP tokens (Census.HTTP).
@@ -151,7 +213,7 @@ func (s *packedSlice) live() int {
 // compared in constant time).
 func (s *packedSlice) find(id token.BinaryID, digest token.Digest) *packedEntry {
 	i, ok := slices.BinarySearchFunc(s.entries, id, func(e packedEntry, id token.BinaryID) int { return compareID(e.id, id) })
-	if !ok || subtle.ConstantTimeCompare(s.entries[i].digest[:], digest[:]) != 1 {
+	if !ok || subtle.ConstantTimeCompare(s.entries[i].digest[:], digest[:len(digestPrefix{})]) != 1 {
 		return nil
 	}
 	return &s.entries[i]

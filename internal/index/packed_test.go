@@ -56,8 +56,8 @@ func TestPackedSliceUpdate(t *testing.T) {
 		packedRecord(func(r *token.SliceRecord) { r.Subject, r.Purpose = "user-42", "login" })
 	st.setSlice(sliceRec("slice-1"), "", sortedRecords(a, b, c), nil)
 	s := st.slices[types.NamespacedName{Namespace: "tokens", Name: "slice-1"}]
-	if len(s.entries) != 3 || len(st.sliceIDs) != 3 || st.sliceSubjects.Len() != 1 || st.liveHTTP != 3 {
-		t.Fatalf("first update: %d entries, %d ids, %d subjects, %d live", len(s.entries), len(st.sliceIDs), st.sliceSubjects.Len(), st.liveHTTP)
+	if len(s.entries) != 3 || st.sliceIDs.len() != 3 || st.sliceSubjects.Len() != 1 || st.liveHTTP != 3 {
+		t.Fatalf("first update: %d entries, %d ids, %d subjects, %d live", len(s.entries), st.sliceIDs.len(), st.sliceSubjects.Len(), st.liveHTTP)
 	}
 	cAbout := s.find(c.ID, c.Digest).about
 
@@ -79,10 +79,10 @@ func TestPackedSliceUpdate(t *testing.T) {
 	if e := s.find(b.ID, b.Digest); e == nil || e.usesLeft != 1 {
 		t.Errorf("b after a spent use: %+v", e)
 	}
-	if s.find(a.ID, a.Digest) != nil || st.sliceIDs[a.ID] != nil {
+	if s.find(a.ID, a.Digest) != nil || st.sliceIDs.get(a.ID) != nil {
 		t.Error("a revoked token is still found")
 	}
-	if s.find(e.ID, e.Digest) != nil || st.sliceIDs[e.ID] != nil {
+	if s.find(e.ID, e.Digest) != nil || st.sliceIDs.get(e.ID) != nil {
 		t.Error("a refused record is found")
 	}
 	wrong := c.Digest
@@ -90,15 +90,15 @@ func TestPackedSliceUpdate(t *testing.T) {
 	if s.find(c.ID, wrong) != nil {
 		t.Error("a wrong digest finds a token")
 	}
-	if st.sliceIDs[d.ID] != s || len(st.sliceIDs) != 3 || st.liveHTTP != 3 {
-		t.Errorf("ids: %d, d in %v, %d live", len(st.sliceIDs), st.sliceIDs[d.ID], st.liveHTTP)
+	if st.sliceIDs.get(d.ID) != s || st.sliceIDs.len() != 3 || st.liveHTTP != 3 {
+		t.Errorf("ids: %d, d in %v, %d live", st.sliceIDs.len(), st.sliceIDs.get(d.ID), st.liveHTTP)
 	}
 	if r, ok := st.findInSlice(c.ID, c.Digest); !ok || r.Subject() != "user-42" || r.Packing != token.PackedEntry || r.Name != "slice-1" {
 		t.Errorf("c's Record: %+v", r)
 	}
 	st.remove(types.NamespacedName{Namespace: "tokens", Name: "slice-1"})
-	if len(st.sliceIDs)+st.sliceSubjects.Len()+st.liveHTTP+len(st.byKey)+st.keys.Len() != 0 {
-		t.Errorf("after the slice is gone: %d ids, %d subjects, %d live, %d keys", len(st.sliceIDs), st.sliceSubjects.Len(), st.liveHTTP, st.keys.Len())
+	if st.sliceIDs.len()+st.sliceSubjects.Len()+st.liveHTTP+len(st.byKey)+st.keys.Len() != 0 {
+		t.Errorf("after the slice is gone: %d ids, %d subjects, %d live, %d keys", st.sliceIDs.len(), st.sliceSubjects.Len(), st.liveHTTP, st.keys.Len())
 	}
 }
 

@@ -18,6 +18,7 @@ package index
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tokenops/token-operator/internal/provenance"
 	"github.com/tokenops/token-operator/internal/token"
@@ -64,6 +65,12 @@ func (x *Index) readSlice(secret *corev1.Secret) (rec token.Record, records []to
 // answer that arrives after the watch's newer event changes nothing. It reports false for a
 // Secret that is not a slice.
 func (x *Index) applySlice(secret *corev1.Secret) bool {
+	if !token.IsSliceSecret(secret) {
+		return false
+	}
+	if x.holds(secret) {
+		return true // the watch's event of this replica's own write: read already
+	}
 	rec, records, admit, ok, isSlice := x.readSlice(secret)
 	switch {
 	case !isSlice:
@@ -84,4 +91,13 @@ func (x *Index) applySlice(secret *corev1.Secret) bool {
 		x.notify(old, &rec)
 	}
 	return true
+}
+
+// holds reports whether the index holds this version of the slice Secret or a newer one,
+// before anything of it is read.
+func (x *Index) holds(secret *corev1.Secret) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	held := x.state.slices[types.NamespacedName{Namespace: secret.Namespace, Name: secret.Name}]
+	return !newer(held, &token.Record{UID: secret.UID}, secret.ResourceVersion)
 }

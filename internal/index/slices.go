@@ -80,6 +80,7 @@ func (s *state) setSlice(rec *token.Record, rv string, records []token.SliceReco
 	}
 	if ps == nil {
 		ps = &packedSlice{}
+		s.sliceIDs.number(ps)
 		s.slices[key] = ps
 		s.keys.ReplaceOrInsert(key)
 	} else {
@@ -93,7 +94,7 @@ func (s *state) setSlice(rec *token.Record, rv string, records []token.SliceReco
 			s.unlinkEntry(ps, old)
 		}
 		if updated != nil {
-			s.sliceIDs[updated.id] = ps
+			s.sliceIDs.set(updated.id, ps)
 			if updated.about != nil && updated.about.Subject != "" {
 				s.sliceSubjects.ReplaceOrInsert(sliceSubject{about: updated.about, slice: ps, id: updated.id})
 				s.issuers[updated.about.Kind.Issuer]++
@@ -105,9 +106,7 @@ func (s *state) setSlice(rec *token.Record, rv string, records []token.SliceReco
 
 // unlinkEntry forgets one entry of ps in sliceIDs and sliceSubjects.
 func (s *state) unlinkEntry(ps *packedSlice, e *packedEntry) {
-	if s.sliceIDs[e.id] == ps {
-		delete(s.sliceIDs, e.id)
-	}
+	s.sliceIDs.forget(e.id, ps)
 	if e.about != nil && e.about.Subject != "" {
 		s.sliceSubjects.Delete(sliceSubject{about: e.about, slice: ps, id: e.id})
 		if s.issuers[e.about.Kind.Issuer]--; s.issuers[e.about.Kind.Issuer] <= 0 {
@@ -126,6 +125,7 @@ func (s *state) removeSlice(key types.NamespacedName) {
 		s.unlinkEntry(ps, &ps.entries[i])
 	}
 	s.liveHTTP -= ps.live()
+	s.sliceIDs.release(ps)
 	delete(s.slices, key)
 	delete(s.byKey, key)
 	s.keys.Delete(key)
@@ -134,7 +134,7 @@ func (s *state) removeSlice(key types.NamespacedName) {
 // findInSlice is the Record of the token of a slice with this id and digest, if one holds
 // it and is not being deleted.
 func (s *state) findInSlice(id token.BinaryID, digest token.Digest) (token.Record, bool) {
-	ps := s.sliceIDs[id]
+	ps := s.sliceIDs.get(id)
 	if ps == nil || ps.rec.Deleting {
 		return token.Record{}, false
 	}
@@ -148,7 +148,7 @@ func (s *state) findInSlice(id token.BinaryID, digest token.Digest) (token.Recor
 // sliceByID is the Record of the token of a slice with this id, if one holds it and is not
 // being deleted.
 func (s *state) sliceByID(id token.BinaryID) (token.Record, bool) {
-	ps := s.sliceIDs[id]
+	ps := s.sliceIDs.get(id)
 	if ps == nil || ps.rec.Deleting {
 		return token.Record{}, false
 	}

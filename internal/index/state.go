@@ -73,7 +73,7 @@ func newState() state {
 		issuers:    map[string]int{},
 
 		slices:        map[types.NamespacedName]*packedSlice{},
-		sliceIDs:      packedIDs{},
+		sliceIDs:      newPackedIDs(),
 		sliceSubjects: btree.NewG(keysDegree, sliceSubjectLess),
 	}
 }

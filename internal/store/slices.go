@@ -28,10 +28,19 @@ import (
 	"github.com/tokenops/token-operator/internal/token"
 )
 
-// SliceWritesInFlight bounds the slice writes one replica has in flight per expiry window:
-// each goes to a slice of its own, so that they never contend for one object, and the
-// issues arriving meanwhile wait and go together into the next.
-const SliceWritesInFlight = 2
+// SliceWritesInFlight bounds the slice writes one replica has in flight per expiry window.
+// One: the issues arriving meanwhile wait and go together into the next write, so that under
+// load a write carries as many tokens as there are clients waiting and a slice is written in
+// few versions (the API server's watch history keeps every version of a slice whole; with two
+// writes in flight the batches were half as large and a million tokens cost it 697 B each).
+const SliceWritesInFlight = 1
+
+// RewritePerToken bounds the tokens already in a slice that one write rewrites per token it
+// adds (every write of a slice rewrites it whole): a write of n tokens goes into a slice
+// holding at most RewritePerToken*n, else into a new one. So a lone issue appends to a slice of
+// at most 24 tokens (an API write as cheap as a create, where one of 100 costs 1.35 times as
+// much: hack/patchcost), and batches of 4 or more fill slices to SliceCapacity.
+const RewritePerToken = 24
 
 // slices is the writer of one replica's token slices (issue 23): every token issued over HTTP
 // goes into a slice of its expiry window (token.WindowOf) written by this replica alone, with
@@ -160,26 +169,36 @@ func (sl *slices) write(ctx context.Context, w *window, batch []*sliceItem) []er
 	return errs
 }
 
-// reserve is a slice of w sealed with keyID, with room for n tokens and no write in flight,
-// made anew (uid "") when none has; it is busy until release.
+// takes reports whether a write of n tokens may go into a slice holding held tokens with
+// left free: room for them all, and no more than RewritePerToken tokens rewritten per token
+// added.
+func takes(held, left, n int) bool {
+	return left >= n && held <= RewritePerToken*n
+}
+
+// reserve is a slice of w sealed with keyID that takes n tokens and has no write in flight,
+// made anew (uid "") when none has; it is busy until release. A new slice takes the place of
+// an idle one that did not take this write (full, or too full for writes this small: it is
+// written no more) when the open slices are at their bound.
 func (w *window) reserve(n int, keyID string, name func(int64) string) *openSlice {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	kept := w.open[:0]
 	var found *openSlice
 	for _, o := range w.open {
-		switch {
-		case found == nil && !o.busy && o.left >= n && o.keyID == keyID:
+		if !o.busy && o.keyID == keyID && takes(token.SliceCapacity-o.left, o.left, n) {
 			found = o
-		case o.left == 0 && !o.busy:
-			continue // full: never written again
+			break
 		}
-		kept = append(kept, o)
 	}
-	w.open = kept
 	if found == nil {
 		found = &openSlice{name: name(w.start), keyID: keyID, left: token.SliceCapacity}
-		if len(w.open) < SliceWritesInFlight {
+		kept := w.open[:0]
+		for _, o := range w.open {
+			if o.busy || len(kept) < SliceWritesInFlight-1 {
+				kept = append(kept, o)
+			}
+		}
+		if w.open = kept; len(w.open) < SliceWritesInFlight {
 			w.open = append(w.open, found)
 		}
 	}

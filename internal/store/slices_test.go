@@ -109,3 +109,53 @@ func TestSlices(t *testing.T) {
 	holder, err = RevokeByID(ctx, c, "ns", ownID)
 	g.Expect(holder, err).To(Equal(token.HTTPSecretName(own.ID)))
 }
+
+func TestTakes(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		held, left, n int
+		want          bool
+	}{
+		{"a new slice takes a lone token", 0, 100, 1, true},
+		{"a lone token goes into a slice of 24", 24, 76, 1, true},
+		{"but not into one of 25: 25 rewritten for one added", 25, 75, 1, false},
+		{"two tokens go into a slice of 48", 48, 52, 2, true},
+		{"a batch of 4 fills a slice to the end", 96, 4, 4, true},
+		{"no room for the whole batch", 90, 10, 11, false},
+		{"a full slice takes nothing", 100, 0, 1, false},
+		{"a batch of 64 goes into a new slice", 0, 100, 64, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := takes(tc.held, tc.left, tc.n); got != tc.want {
+				t.Errorf("takes(%d, %d, %d) = %v, want %v", tc.held, tc.left, tc.n, got, tc.want)
+			}
+		})
+	}
+}
+
+// Lone issues, one after another, fill slices only to RewritePerToken+1 tokens: each write
+// rewrites at most that many.
+func TestLoneIssuesKeepSlicesSmall(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch,
+		obj client.Object, opts ...client.CreateOption) error {
+		obj.SetUID(types.UID(rand.Text()))
+		return c.Create(ctx, obj, opts...)
+	}}).Build()
+	s := New(c, c, index.New(logr.Discard()), clocktesting.NewFakePassiveClock(now))
+	s.UseSlices("replica-0")
+	const n = 60
+	for range n {
+		_, issued := stored(time.Hour, nil)
+		_, err := s.IssueHTTP(ctx, "ns", issued)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	list := &corev1.SecretList{}
+	g.Expect(c.List(ctx, list, client.InNamespace("ns"))).To(Succeed())
+	sizes := []int{}
+	for _, secret := range list.Items {
+		sizes = append(sizes, len(secret.Data))
+	}
+	g.Expect(sizes).To(ConsistOf(RewritePerToken+1, RewritePerToken+1, n-2*(RewritePerToken+1)))
+}
