@@ -56,7 +56,13 @@ var _ = Describe("The operator's memory", func() {
 			Expect(rec).NotTo(BeNil())
 			dump := fmt.Sprintf("%+v %s", *rec, rec.Current.Digest[:])
 			Expect(dump).NotTo(ContainSubstring(parsed.Secret))
-			Expect(rec.Current.Digest).To(Equal(token.DigestOf(tok)))
+			want := token.DigestOf(tok)
+			if rec.Packing == token.PackedEntry {
+				// A token of a slice: the index keeps the digest's first 16 bytes.
+				Expect(rec.Current.Digest[:16]).To(Equal(want[:16]))
+				continue
+			}
+			Expect(rec.Current.Digest).To(Equal(want))
 		}
 		code, _, _ := call(base, http.MethodGet, "/app/valid/"+issued[0], "")
 		Expect(code).To(Equal(http.StatusOK))
