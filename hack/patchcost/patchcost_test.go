@@ -42,21 +42,31 @@ func p50(d []time.Duration) time.Duration {
 	return d[len(d)/2]
 }
 
-func TestCost(t *testing.T) {
-	if os.Getenv("PATCHCOST") == "" {
-		t.Skip("a measurement: PATCHCOST=1 runs it")
-	}
+// startAPIServer starts envtest's kube-apiserver for the test and answers a client of it.
+func startAPIServer(t *testing.T) client.Client {
+	t.Helper()
 	env := &envtest.Environment{}
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		if err := env.Stop(); err != nil {
 			t.Error(err)
 		}
-	}()
-	c, _ := client.New(cfg, client.Options{})
+	})
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestCost(t *testing.T) {
+	if os.Getenv("PATCHCOST") == "" {
+		t.Skip("a measurement: PATCHCOST=1 runs it")
+	}
+	c := startAPIServer(t)
 	ctx := context.Background()
 	const n = 200
 	var create, jsonp, merge []time.Duration
@@ -135,17 +145,7 @@ func TestCostBySize(t *testing.T) {
 	if os.Getenv("PATCHCOST") == "" {
 		t.Skip("a measurement: PATCHCOST=1 runs it")
 	}
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	c, _ := client.New(cfg, client.Options{})
+	c := startAPIServer(t)
 	ctx := context.Background()
 	sizes := []int{1, 10, 25, 50, 100}
 	targets := make([]*corev1.Secret, len(sizes))
