@@ -35,12 +35,14 @@ import (
 // writes in flight the batches were half as large and a million tokens cost it 697 B each).
 const SliceWritesInFlight = 1
 
-// RewritePerToken bounds the tokens already in a slice that one write rewrites per token it
-// adds (every write of a slice rewrites it whole): a write of n tokens goes into a slice
-// holding at most RewritePerToken*n, else into a new one. So a lone issue appends to a slice of
-// at most 24 tokens (an API write as cheap as a create, where one of 100 costs 1.35 times as
-// much: hack/patchcost), and batches of 4 or more fill slices to SliceCapacity.
-const RewritePerToken = 24
+// AppendLimit bounds the tokens a slice may hold after a write that appends to it: a write
+// of n tokens goes into an open slice only if that slice then holds at most AppendLimit, else
+// into a new one (which takes the whole batch, up to SliceCapacity). Every write of a slice
+// rewrites it whole and the API server's watch history keeps every version whole, so a slice
+// appended to k times costs it the sum of its k sizes: lone issues append to slices of at most
+// 25 (an API write as cheap as a create, where one of 100 costs 1.35 times as much:
+// hack/patchcost), and a batch under load is written once, into a slice of its own.
+const AppendLimit = 25
 
 // slices is the writer of one replica's token slices (issue 23): every token issued over HTTP
 // goes into a slice of its expiry window (token.WindowOf) written by this replica alone, with
@@ -170,10 +172,10 @@ func (sl *slices) write(ctx context.Context, w *window, batch []*sliceItem) []er
 }
 
 // takes reports whether a write of n tokens may go into a slice holding held tokens with
-// left free: room for them all, and no more than RewritePerToken tokens rewritten per token
-// added.
+// left free: room for them all, and the slice new (held 0) or then holding no more than
+// AppendLimit.
 func takes(held, left, n int) bool {
-	return left >= n && held <= RewritePerToken*n
+	return left >= n && (held == 0 || held+n <= AppendLimit)
 }
 
 // reserve is a slice of w sealed with keyID that takes n tokens and has no write in flight,

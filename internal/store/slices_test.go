@@ -118,12 +118,14 @@ func TestTakes(t *testing.T) {
 	}{
 		{"a new slice takes a lone token", 0, 100, 1, true},
 		{"a lone token goes into a slice of 24", 24, 76, 1, true},
-		{"but not into one of 25: 25 rewritten for one added", 25, 75, 1, false},
-		{"two tokens go into a slice of 48", 48, 52, 2, true},
-		{"a batch of 4 fills a slice to the end", 96, 4, 4, true},
+		{"but not into one of 25: it would hold 26", 25, 75, 1, false},
+		{"two tokens go into a slice of 23", 23, 77, 2, true},
+		{"but not into one of 24", 24, 76, 2, false},
+		{"a batch of 27 goes into a new slice", 0, 100, 27, true},
+		{"and not into one holding a token", 1, 99, 27, false},
 		{"no room for the whole batch", 90, 10, 11, false},
 		{"a full slice takes nothing", 100, 0, 1, false},
-		{"a batch of 64 goes into a new slice", 0, 100, 64, true},
+		{"a new slice takes a batch as large as it", 0, 100, 100, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := takes(tc.held, tc.left, tc.n); got != tc.want {
@@ -133,7 +135,7 @@ func TestTakes(t *testing.T) {
 	}
 }
 
-// Lone issues, one after another, fill slices only to RewritePerToken+1 tokens: each write
+// Lone issues, one after another, fill slices only to AppendLimit tokens: each write
 // rewrites at most that many.
 func TestLoneIssuesKeepSlicesSmall(t *testing.T) {
 	g := NewWithT(t)
@@ -157,5 +159,5 @@ func TestLoneIssuesKeepSlicesSmall(t *testing.T) {
 	for _, secret := range list.Items {
 		sizes = append(sizes, len(secret.Data))
 	}
-	g.Expect(sizes).To(ConsistOf(RewritePerToken+1, RewritePerToken+1, n-2*(RewritePerToken+1)))
+	g.Expect(sizes).To(ConsistOf(AppendLimit, AppendLimit, n-2*AppendLimit))
 }
