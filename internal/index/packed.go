@@ -43,11 +43,11 @@ type packedEntry struct {
 	about    *token.About
 }
 
-// digestPrefix is the first half of a token's SHA-256 digest, what an entry keeps of it: 128
-// bits, as many as the token's secret holds (rand.Text), so a guess matches a live token's
-// with probability 2^-128 either way, and 16 bytes less per token. The slice's record keeps
-// the whole digest; the store decides every write on that.
-type digestPrefix [16]byte
+// digestPrefix is the first bytes of a token's SHA-256 digest, what an entry keeps of it and
+// what a slice record of the current layout holds (token.SliceDigestBytes): 128 bits, as many
+// as the token's secret holds (rand.Text), so a guess matches a live token's with probability
+// 2^-128 either way.
+type digestPrefix [token.SliceDigestBytes]byte
 
 func prefixOf(d token.Digest) (p digestPrefix) {
 	copy(p[:], d[:])
@@ -186,11 +186,20 @@ func (s *packedSlice) update(records []token.SliceRecord, k kinds, admit func(to
 
 // entry is the Record of the token with this id in s, if s holds it.
 func (s *packedSlice) entry(id token.BinaryID) (token.Record, bool) {
-	i, ok := slices.BinarySearchFunc(s.entries, id, func(e packedEntry, id token.BinaryID) int { return compareID(e.id, id) })
-	if !ok {
+	e := s.at(id)
+	if e == nil {
 		return token.Record{}, false
 	}
-	return s.recordOf(&s.entries[i]), true
+	return s.recordOf(e), true
+}
+
+// at is the entry of the token with this id in s, nil for none.
+func (s *packedSlice) at(id token.BinaryID) *packedEntry {
+	i, ok := slices.BinarySearchFunc(s.entries, id, func(e packedEntry, id token.BinaryID) int { return compareID(e.id, id) })
+	if !ok {
+		return nil
+	}
+	return &s.entries[i]
 }
 
 // recordOf is the Record of one of s's entries; its digest holds the entry's prefix (the rest
@@ -212,11 +221,11 @@ func (s *packedSlice) live() int {
 // find is the entry of the token with this id and digest in s, nil for none (the digest
 // compared in constant time).
 func (s *packedSlice) find(id token.BinaryID, digest token.Digest) *packedEntry {
-	i, ok := slices.BinarySearchFunc(s.entries, id, func(e packedEntry, id token.BinaryID) int { return compareID(e.id, id) })
-	if !ok || subtle.ConstantTimeCompare(s.entries[i].digest[:], digest[:len(digestPrefix{})]) != 1 {
+	e := s.at(id)
+	if e == nil || subtle.ConstantTimeCompare(e.digest[:], digest[:len(digestPrefix{})]) != 1 {
 		return nil
 	}
-	return &s.entries[i]
+	return e
 }
 
 func lessID(a, b token.BinaryID) bool { return compareID(a, b) < 0 }

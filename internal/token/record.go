@@ -271,9 +271,14 @@ const (
 	SlotPrevious
 )
 
-// Match says which of the Secret's tokens has the digest d, comparing in constant time.
+// Match says which of the Secret's tokens has the digest d, comparing in constant time. A
+// token of a slice (PackedEntry) is matched on the SliceDigestBytes its record holds.
 func (r *Record) Match(d Digest) Slot {
-	current := subtle.ConstantTimeCompare(r.Current.Digest[:], d[:]) & bit(r.HasToken)
+	n := len(d)
+	if r.Packing == PackedEntry {
+		n = SliceDigestBytes
+	}
+	current := subtle.ConstantTimeCompare(r.Current.Digest[:n], d[:n]) & bit(r.HasToken)
 	prev := r.Previous()
 	previous := subtle.ConstantTimeCompare(prev.Digest[:], d[:]) & bit(r.HasPrevious())
 	switch {
