@@ -132,7 +132,9 @@ type Snapshot struct {
 
 // NewSnapshot starts an empty snapshot.
 func (x *Index) NewSnapshot() *Snapshot {
-	return &Snapshot{index: x, state: newState()}
+	st := newState()
+	st.bulk = true
+	return &Snapshot{index: x, state: st}
 }
 
 // Add reads one listed Secret into the snapshot; a Secret that is not a token Secret is
@@ -152,6 +154,7 @@ func (s *Snapshot) Add(secret *corev1.Secret) {
 // Replace swaps in a complete snapshot, tells the listeners of every Record it added,
 // changed or removed, and marks the index synced.
 func (x *Index) Replace(s *Snapshot) {
+	s.state.loadSubjects()
 	x.mu.Lock()
 	old := x.state
 	x.state = s.state

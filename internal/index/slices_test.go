@@ -206,3 +206,35 @@ func name(r *token.Record) string {
 	}
 	return r.Name
 }
+
+// A relist sets the subjects of slice tokens aside and loads them at its end: what BySubject
+// then walks is what the last version of each slice holds.
+func TestSliceSubjectsFromSnapshot(t *testing.T) {
+	x := New(logr.Discard())
+	t1, t2, t3 := issuedFor("user-1"), issuedFor("user-1"), issuedFor("user-2")
+	snap := x.NewSnapshot()
+	snap.Add(sliceOf(nil, "a-slice", "5", t1, t2))
+	snap.Add(sliceOf(nil, "b-slice", "6", t3))
+	moved := t2
+	moved.Subject = "user-2"
+	snap.Add(sliceOf(nil, "a-slice", "7", t1, moved)) // a newer version of a-slice, read again
+	x.Replace(snap)
+	for subject, want := range map[string][]string{
+		"user-1": {"a-slice/" + t1.ID},
+		"user-2": {"a-slice/" + moved.ID, "b-slice/" + t3.ID},
+	} {
+		var got []string
+		x.BySubject("app", subject, func(r *token.Record) bool {
+			got = append(got, name(r))
+			return true
+		})
+		if !slices.Equal(got, want) {
+			t.Errorf("%s's tokens after a relist: %v, want %v", subject, got, want)
+		}
+	}
+	x.Forget(types.NamespacedName{Namespace: "ns", Name: "a-slice"}, "uid-a-slice")
+	x.Forget(types.NamespacedName{Namespace: "ns", Name: "b-slice"}, "uid-b-slice")
+	if n := x.state.sliceSubjects.Len(); n != 0 {
+		t.Errorf("%d subjects left once every slice is gone", n)
+	}
+}

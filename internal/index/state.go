@@ -56,6 +56,10 @@ type state struct {
 	// sliceSubjects holds every token of a slice with a subject, in the order of subjects,
 	// then by slice and id: what subjects is for Records.
 	sliceSubjects *btree.BTreeG[sliceSubject]
+	// laterSubjects, while a snapshot is read (bulk), collects what sliceSubjects is to hold,
+	// for loadSubjects.
+	laterSubjects []sliceSubject
+	bulk          bool
 }
 
 // keysDegree is the degree of the keys' B-tree: nodes of up to 63 keys, the library's usual.
