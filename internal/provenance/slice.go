@@ -92,6 +92,6 @@ func (c *Checker) CheckSlice(s *corev1.Secret, rec *token.Record) Verdict {
 // SliceVerifier reports whether a record of the slice s carries its seal (VerifySliceRecord)
 // under the key the slice names and the keys in use.
 func (c *Checker) SliceVerifier(s *corev1.Secret) func(token.SliceRecord) bool {
-	keys, keyID := c.Keys(), s.Annotations[token.AnnotationSliceSealKey]
+	keys, keyID := c.Keys(), token.SliceSealKey(s)
 	return func(r token.SliceRecord) bool { return keys.VerifySliceRecord(keyID, s.Namespace, s.Name, r) }
 }

@@ -25,6 +25,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // The token slice Secret (issue 23): up to SliceCapacity tokens issued over HTTP, of one expiry
@@ -39,8 +40,12 @@ const (
 	// LabelSliceWriter names the replica that appends to the slice (a hash of its name): each
 	// replica writes its own slices, so that issues never conflict across replicas.
 	LabelSliceWriter = "tokens.tokenops.io/writer"
-	// AnnotationSliceSealKey names the key the slice's records are sealed with.
-	AnnotationSliceSealKey = "tokens.tokenops.io/seal-key"
+	// LabelSliceSealKey names the key the slice's records are sealed with: a label, not an
+	// annotation, so that a slice carries no annotations map (about 380 bytes in every
+	// decoded copy the API server and each watcher keep). A key id that is no label value
+	// goes into the annotation of the same name, which slices written before 2026-12-04 carry.
+	LabelSliceSealKey      = "tokens.tokenops.io/seal-key"
+	AnnotationSliceSealKey = LabelSliceSealKey
 	// SliceCapacity is how many tokens a slice holds at most: the EndpointSlice default, and
 	// what hack/slicecost's measurement supports (README, Packing tokens into slices).
 	SliceCapacity = 100
@@ -78,15 +83,28 @@ func NewSliceSecret(namespace, name, writer string, window int64, keyID string, 
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name,
 			Labels: map[string]string{LabelManagedBy: ManagedBy, LabelSource: string(SourceHTTP),
-				LabelSliceWindow: strconv.FormatInt(window, 10), LabelSliceWriter: writer},
-			Annotations: map[string]string{AnnotationSliceSealKey: keyID}},
+				LabelSliceWindow: strconv.FormatInt(window, 10), LabelSliceWriter: writer}},
 		Type: SliceSecretType,
 		Data: make(map[string][]byte, len(records)),
+	}
+	if len(validation.IsValidLabelValue(keyID)) == 0 {
+		s.Labels[LabelSliceSealKey] = keyID
+	} else {
+		s.Annotations = map[string]string{AnnotationSliceSealKey: keyID}
 	}
 	for _, r := range records {
 		s.Data[SliceKey(r.ID)] = AppendSliceRecord(nil, r)
 	}
 	return s
+}
+
+// SliceSealKey is the id of the key the records of slice s are sealed with: its label, or
+// its annotation.
+func SliceSealKey(s *corev1.Secret) string {
+	if id, ok := s.Labels[LabelSliceSealKey]; ok {
+		return id
+	}
+	return s.Annotations[AnnotationSliceSealKey]
 }
 
 // IsSliceSecret reports whether a Secret is a token slice: our type and label.

@@ -72,3 +72,30 @@ func TestSliceSecretRoundTrip(t *testing.T) {
 		t.Errorf("bad keys %q", bad)
 	}
 }
+
+// A slice names its seal key in a label (no annotations map in its every copy), in the
+// annotation of the same name when the key id is no label value, and is read either way.
+func TestSliceSealKey(t *testing.T) {
+	r := sliceRecord(nil)
+	for _, tc := range []struct {
+		name, keyID     string
+		wantAnnotations bool
+	}{
+		{"a key id that is a label value", "key-1", false},
+		{"one that is not", "-key-", true},
+	} {
+		s := NewSliceSecret("ns", "s", "w", 0, tc.keyID, []SliceRecord{r})
+		if got := SliceSealKey(s); got != tc.keyID {
+			t.Errorf("%s: SliceSealKey = %q, want %q", tc.name, got, tc.keyID)
+		}
+		if (s.Annotations != nil) != tc.wantAnnotations {
+			t.Errorf("%s: annotations %v", tc.name, s.Annotations)
+		}
+	}
+	earlier := NewSliceSecret("ns", "s", "w", 0, "key-1", []SliceRecord{r})
+	delete(earlier.Labels, LabelSliceSealKey)
+	earlier.Annotations = map[string]string{AnnotationSliceSealKey: "key-0"} // as written before 2026-12-04
+	if got := SliceSealKey(earlier); got != "key-0" {
+		t.Errorf("a slice of the earlier form: SliceSealKey = %q, want key-0", got)
+	}
+}
