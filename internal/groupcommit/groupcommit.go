@@ -57,10 +57,13 @@ type pending[T any] struct {
 	done chan error
 }
 
-// Do writes item, alone or with others that arrive with it, and answers its own result. It
-// returns ctx's error if ctx ends first; the item may then still be written (as a write that
-// times out after the server stored it may), unless it was still waiting, in which case it is
-// dropped.
+// Do writes item, alone or with others that arrive with it, and answers its own result. A Do
+// that finds a write slot free makes that write itself, in its own goroutine (at low load an
+// item costs its write and nothing more: no goroutine started, no hand-off back), answers once
+// it is done (within Timeout, whatever ctx), and hands what queued meanwhile to a new
+// goroutine. A Do that waits returns ctx's error if ctx ends first; its item may then still be
+// written (as a write that times out after the server stored it may), unless it was still
+// waiting, in which case it is dropped.
 func (c *Committer[T]) Do(ctx context.Context, item T) error {
 	p := &pending[T]{ctx: ctx, item: item, done: make(chan error, 1)}
 	c.mu.Lock()
@@ -72,7 +75,7 @@ func (c *Committer[T]) Do(ctx context.Context, item T) error {
 	}
 	c.mu.Unlock()
 	if batch != nil {
-		go c.run(batch)
+		c.lead(batch)
 	}
 	select {
 	case err := <-p.done:
@@ -103,22 +106,37 @@ func (c *Committer[T]) take() []*pending[T] {
 	return batch
 }
 
+// lead makes the write of batch in the caller's goroutine, then passes the slot to run with
+// what queued meanwhile, or frees it.
+func (c *Committer[T]) lead(batch []*pending[T]) {
+	if len(batch) > 0 {
+		c.write(batch)
+	}
+	if next, ok := c.next(); ok {
+		go c.run(next)
+	}
+}
+
 // run writes batch, answers its callers, and goes on with what queued meanwhile until the
 // queue is empty; then it frees its slot.
 func (c *Committer[T]) run(batch []*pending[T]) {
-	for {
+	for ok := true; ok; batch, ok = c.next() {
 		if len(batch) > 0 {
 			c.write(batch)
 		}
-		c.mu.Lock()
-		if len(c.queue) == 0 {
-			c.inFlight--
-			c.mu.Unlock()
-			return
-		}
-		batch = c.take()
-		c.mu.Unlock()
 	}
+}
+
+// next takes what queued for the slot whose write just ended, or frees the slot (false) when
+// nothing did.
+func (c *Committer[T]) next() ([]*pending[T], bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) == 0 {
+		c.inFlight--
+		return nil, false
+	}
+	return c.take(), true
 }
 
 func (c *Committer[T]) write(batch []*pending[T]) {

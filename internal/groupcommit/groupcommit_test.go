@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -229,4 +230,21 @@ func TestManyCallers(t *testing.T) {
 		t.Errorf("%d items in %d writes: want all 2000 items, in far fewer writes", items, writes)
 	}
 	t.Logf("2000 items from 2000 goroutines in %d writes", writes)
+}
+
+// A Do that finds a slot free writes in its own goroutine: no goroutine is started and
+// nothing is handed back at low load.
+func TestALeaderWritesInItsOwnGoroutine(t *testing.T) {
+	var stack string
+	c := &Committer[int]{Write: func(_ context.Context, batch []int) []error {
+		buf := make([]byte, 64<<10)
+		stack = string(buf[:runtime.Stack(buf, false)])
+		return make([]error, len(batch))
+	}}
+	if err := c.Do(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stack, ".TestALeaderWritesInItsOwnGoroutine(") { // the test's own frame, not its closure's
+		t.Errorf("the write ran on another goroutine:\n%s", stack)
+	}
 }
