@@ -59,11 +59,11 @@ type pending[T any] struct {
 
 // Do writes item, alone or with others that arrive with it, and answers its own result. A Do
 // that finds a write slot free makes that write itself, in its own goroutine (at low load an
-// item costs its write and nothing more: no goroutine started, no hand-off back), answers once
-// it is done (within Timeout, whatever ctx), and hands what queued meanwhile to a new
-// goroutine. A Do that waits returns ctx's error if ctx ends first; its item may then still be
-// written (as a write that times out after the server stored it may), unless it was still
-// waiting, in which case it is dropped.
+// item costs its write and nothing more: no goroutine started, no hand-off back), then hands
+// what queued meanwhile to a new goroutine. Do returns ctx's error if ctx ends first; its item
+// may then still be written (as a write that times out after the server stored it may), unless
+// it was still waiting, in which case it is dropped. A write of one item ends when its caller
+// stops waiting (no one else waits for it); a write of several runs on to Timeout.
 func (c *Committer[T]) Do(ctx context.Context, item T) error {
 	p := &pending[T]{ctx: ctx, item: item, done: make(chan error, 1)}
 	c.mu.Lock()
@@ -76,6 +76,9 @@ func (c *Committer[T]) Do(ctx context.Context, item T) error {
 	c.mu.Unlock()
 	if batch != nil {
 		c.lead(batch)
+		if err := ctx.Err(); err != nil {
+			return err // as a waiter whose ctx ended would: not the write's answer to its end
+		}
 	}
 	select {
 	case err := <-p.done:
@@ -146,6 +149,9 @@ func (c *Committer[T]) write(batch []*pending[T]) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	if len(batch) == 1 {
+		defer context.AfterFunc(batch[0].ctx, cancel)()
+	}
 	items := make([]T, len(batch))
 	for i, p := range batch {
 		items[i] = p.item

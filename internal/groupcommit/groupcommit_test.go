@@ -248,3 +248,26 @@ func TestALeaderWritesInItsOwnGoroutine(t *testing.T) {
 		t.Errorf("the write ran on another goroutine:\n%s", stack)
 	}
 }
+
+// A write of one item ends when its caller stops waiting, and the caller gets its own ctx's
+// error: a client's deadline bounds its answer even while the server answers nothing.
+func TestALoneWriteEndsWithItsCaller(t *testing.T) {
+	canceled := make(chan bool, 1)
+	c := &Committer[int]{Timeout: time.Hour, Write: func(ctx context.Context, batch []int) []error {
+		select {
+		case <-ctx.Done():
+			canceled <- true
+		case <-time.After(5 * time.Second): // a server that answers nothing, and a write not ended
+			canceled <- false
+		}
+		return []error{ctx.Err()}
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := c.Do(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Do = %v, want the caller's deadline", err)
+	}
+	if !<-canceled {
+		t.Error("the write ran on after its only caller had gone")
+	}
+}
