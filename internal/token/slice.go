@@ -70,9 +70,17 @@ type SliceRecord struct {
 	layout byte
 }
 
+// version is the first byte of r's layout.
+func (r *SliceRecord) version() byte {
+	if r.layout == sliceRecordV1 {
+		return sliceRecordV1
+	}
+	return sliceRecordV2
+}
+
 // digestBytes is how many bytes of its digest r's layout holds.
 func (r *SliceRecord) digestBytes() int {
-	if r.layout == sliceRecordV1 {
+	if r.version() == sliceRecordV1 {
 		return len(r.Digest)
 	}
 	return SliceDigestBytes
@@ -91,11 +99,7 @@ func AppendSliceRecord(dst []byte, r SliceRecord) []byte {
 	if r.UsesLeft != Unlimited {
 		flags |= sliceFlagLimited
 	}
-	version := byte(sliceRecordV2)
-	if r.layout == sliceRecordV1 {
-		version = sliceRecordV1
-	}
-	dst = append(dst, version, flags)
+	dst = append(dst, r.version(), flags)
 	dst = append(dst, r.Digest[:r.digestBytes()]...)
 	dst = binary.AppendUvarint(dst, uint64(max(r.IssuedAt, 0)))
 	dst = binary.AppendUvarint(dst, uint64(max(r.ExpiresAt-max(r.IssuedAt, 0), 0)))
