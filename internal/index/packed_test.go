@@ -122,7 +122,7 @@ func TestPackedMemory(t *testing.T) {
 	}{
 		{"no subject or purpose", false, token.SliceCapacity, 130},
 		{"a 20-byte subject and one of 5 purposes", true, token.SliceCapacity, 200},
-		// Slices as a fill at 64 connections writes them: a batch (about half the clients) each.
+		// Slices as a fill under load writes them: one batch each, smaller than SliceCapacity.
 		{"a 20-byte subject and one of 5 purposes, slices of 27", true, 27, 200},
 	} {
 		const n = 100_000
