@@ -98,6 +98,7 @@ func (h *Heartbeat) Start(ctx context.Context) error {
 	if h.Clock == nil {
 		h.Clock = clock.RealClock{}
 	}
+	metrics.MeasureStaleness(h.staleness)
 	t := h.Clock.NewTicker(h.Period())
 	defer t.Stop()
 	for {
@@ -145,18 +146,16 @@ func (h *Heartbeat) beat(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		h.Log.V(1).Info("Failed to write the heartbeat", "reason", err.Error())
 	}
-	h.report()
 }
 
-// report sets tokenoperator_index_staleness_seconds: the view's age (+Inf before the first
-// beat came back), at every beat, written or not, and every beat seen back.
-func (h *Heartbeat) report() {
+// staleness is tokenoperator_index_staleness_seconds at a scrape: the view's age (+Inf before
+// the first beat came back).
+func (h *Heartbeat) staleness() float64 {
 	age := h.Age()
 	if age == time.Duration(1<<63-1) {
-		metrics.IndexStaleness.Set(math.Inf(1))
-		return
+		return math.Inf(1)
 	}
-	metrics.IndexStaleness.Set(age.Seconds())
+	return age.Seconds()
 }
 
 // Observe reads a heartbeat Secret from the watch or a list: this replica's own beat, seen
@@ -175,7 +174,6 @@ func (h *Heartbeat) Observe(s *corev1.Secret) {
 		h.current.Store(at.UnixNano())
 	}
 	h.mu.Unlock()
-	h.report()
 }
 
 // Age is how old the view is: the time since the newest beat seen back was written (since

@@ -17,14 +17,19 @@ limitations under the License.
 package indexsync
 
 import (
+	"math"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/tokenops/token-operator/internal/metrics"
 )
 
 // TestHeartbeatAge: the view is as fresh as the newest own beat seen back, and nothing else
@@ -75,5 +80,25 @@ func TestHeartbeatAge(t *testing.T) {
 	}
 	if _, err := h.Secrets.Secrets("op").Get(t.Context(), "token-operator-heartbeat-a", metav1.GetOptions{}); err != nil {
 		t.Fatalf("the beat wrote no heartbeat Secret: %v", err)
+	}
+}
+
+// TestStalenessGaugeIsCurrent: tokenoperator_index_staleness_seconds is the view's age at the
+// scrape, not at the last beat (a beat to a cut-off API server waits out its timeout first).
+func TestStalenessGaugeIsCurrent(t *testing.T) {
+	start := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	clk := clocktesting.NewFakeClock(start)
+	h := &Heartbeat{Secrets: fake.NewClientset().CoreV1(), Secret: types.NamespacedName{Namespace: "op", Name: "token-operator-heartbeat-a"},
+		MaxStaleness: 30 * time.Second, Clock: clk}
+	metrics.MeasureStaleness(h.staleness)
+	if got := testutil.ToFloat64(metrics.IndexStaleness); !math.IsInf(got, 1) {
+		t.Errorf("before any beat came back: %v, want +Inf", got)
+	}
+	h.beat(t.Context())
+	h.Observe(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "op", Name: "token-operator-heartbeat-a",
+		Annotations: map[string]string{AnnotationBeat: "1"}}})
+	clk.Step(31 * time.Second) // no beat since
+	if got := testutil.ToFloat64(metrics.IndexStaleness); got != 31 {
+		t.Errorf("31s after the last beat came back, with none written since: %v, want 31", got)
 	}
 }

@@ -19,6 +19,9 @@ limitations under the License.
 package metrics
 
 import (
+	"math"
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -103,10 +106,16 @@ var (
 	})
 
 	// IndexStaleness is how old this replica's view of the token Secrets is: the time since
-	// the newest heartbeat it wrote came back through its watch (package indexsync).
-	IndexStaleness = prometheus.NewGauge(prometheus.GaugeOpts{
+	// the newest heartbeat it wrote came back through its watch (package indexsync), read at
+	// each scrape (MeasureStaleness), so that it is as current as the answers it explains.
+	IndexStaleness = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "tokenoperator_index_staleness_seconds",
 		Help: "How old this replica's view of the token Secrets is: the time since the newest heartbeat it wrote came back through its watch (+Inf before the first).",
+	}, func() float64 {
+		if f := stalenessOf.Load(); f != nil {
+			return (*f)()
+		}
+		return math.Inf(1)
 	})
 
 	// RequestDuration observes HTTP API requests by route template and status code.
@@ -116,6 +125,12 @@ var (
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"route", "code"})
 )
+
+// stalenessOf is what IndexStaleness reads, nil until MeasureStaleness.
+var stalenessOf atomic.Pointer[func() float64]
+
+// MeasureStaleness makes IndexStaleness read the view's age, in seconds, from f at each scrape.
+func MeasureStaleness(f func() float64) { stalenessOf.Store(&f) }
 
 // Collectors are this package's metrics, as init registers them on controller-runtime's registry.
 func Collectors() []prometheus.Collector {
